@@ -1,0 +1,112 @@
+"""Retrieval: dense (FAISS), keyword (BM25) and their reciprocal-rank fusion.
+
+A ``Retriever`` has one method, ``search(query, k) -> list[Hit]``. The hybrid retriever
+keeps each hit's cosine and BM25 score so the answering step can judge relevance.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from rag.types import Hit
+
+log = logging.getLogger(__name__)
+
+
+class Retriever(ABC):
+    """Finds the passages that best match a query."""
+
+    @abstractmethod
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Return at most ``k`` hits, best first."""
+
+
+class DenseRetriever(Retriever):
+    """Cosine similarity between the query embedding and the chunk embeddings."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def ranked(self, query: str, k: int) -> list[tuple[int, float]]:
+        vector = self.index.embedder().embed([query])
+        return self.index.search_dense(vector, k)[0]
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        return [Hit(row, self.index.chunks[row], s, dense=s) for row, s in self.ranked(query, k)]
+
+
+class KeywordRetriever(Retriever):
+    """BM25 over jieba/word tokens: precise on names, numbers and Chinese terms."""
+
+    def __init__(self, index):
+        self.index = index
+
+    def ranked(self, query: str, k: int) -> list[tuple[int, float]]:
+        return self.index.search_keyword(query, k)
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        return [Hit(row, self.index.chunks[row], s, keyword=s) for row, s in self.ranked(query, k)]
+
+
+def rrf_fuse(
+    rankings: Sequence[Sequence[tuple[int, float]]],
+    weights: Sequence[float],
+    rrf_k: int = 60,
+) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: score(row) = sum_i w_i / (rrf_k + rank_i(row)), rank from 1.
+
+    Ties are broken by the first ranking's order, then by row, so results are stable.
+    """
+    scores: dict[int, float] = {}
+    first_seen: dict[int, tuple[int, int]] = {}
+    for which, (ranking, weight) in enumerate(zip(rankings, weights)):
+        for rank, (row, _score) in enumerate(ranking, start=1):
+            scores[row] = scores.get(row, 0.0) + weight / (rrf_k + rank)
+            first_seen.setdefault(row, (which, rank))
+    return sorted(scores.items(), key=lambda item: (-item[1], first_seen[item[0]], item[0]))
+
+
+class HybridRetriever(Retriever):
+    """Dense and keyword candidates fused with RRF.
+
+    The dense side carries cross-lingual questions (English question, Chinese passage);
+    the keyword side carries exact names and numbers.
+    """
+
+    def __init__(
+        self,
+        index,
+        *,
+        candidates: int = 30,
+        rrf_k: int = 60,
+        dense_weight: float = 1.0,
+        keyword_weight: float = 1.0,
+    ):
+        self.index = index
+        self.dense = DenseRetriever(index)
+        self.keyword = KeywordRetriever(index)
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.weights = (dense_weight, keyword_weight)
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        n = max(self.candidates, k)
+        dense = self.dense.ranked(query, n)
+        keyword = self.keyword.ranked(query, n)
+        dense_of = dict(dense)
+        keyword_of = dict(keyword)
+        fused = rrf_fuse([dense, keyword], self.weights, self.rrf_k)[:k]
+        missing = [row for row, _ in fused if row not in dense_of]
+        if missing:
+            # Keyword-only hits still get a cosine, so relevance is judged on one scale.
+            dense_of.update(self._cosines(query, missing))
+        return [
+            Hit(row, self.index.chunks[row], score, dense=dense_of.get(row), keyword=keyword_of.get(row))
+            for row, score in fused
+        ]
+
+    def _cosines(self, query: str, rows: list[int]) -> dict[int, float]:
+        vector = self.index.embedder().embed([query])[0]
+        return {row: float(self.index.vector(row) @ vector) for row in rows}

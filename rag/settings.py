@@ -1,0 +1,164 @@
+"""The one settings object: defaults -> config file -> environment -> command-line flags.
+
+``load_settings`` also returns where each value came from, so ``rag config`` can show a
+user what is in force and why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.types import RagError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+ENV_PREFIX = "RAG_"
+CONFIG_ENV = "RAG_CONFIG"
+DEFAULT_CONFIG_FILE = "rag.toml"
+
+
+class SettingsError(RagError):
+    """A config file, environment variable or flag holds a value that can't be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can tune. Paths are relative to the working directory."""
+
+    # Where things live.
+    corpus_dir: str = "corpus"
+    index_dir: str = "data/index"
+    papers_cache: str = "data/papers"
+    papers_dirs: tuple[str, ...] = ()
+    questions: str = "corpus/questions.jsonl"
+    # Ingestion. The embedder is only read at build time: queries use the index's own.
+    embedder: str = "use-m3"
+    chunk_size: int = 500
+    chunk_overlap: int = 80
+    # Retrieval.
+    top_k: int = 5
+    candidates: int = 30
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+    min_dense: float = 0.30
+    min_keyword_coverage: float = 0.5
+    # Generation.
+    llm: str = "qwen2.5-coder-0.5b"
+    device: str = "auto"
+    dtype: str = "auto"
+    n_ctx: int = 4096
+    threads: int = 0  # 0: one per physical core
+    passage_budget: int = 800  # tokens of passages in the prompt
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    max_question_chars: int = 500
+    # Web page.
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    def replace(self, **changes: Any) -> "Settings":
+        """Return a copy with ``changes`` applied (values are not re-validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, kind: type | str, value: Any) -> Any:
+    """Convert a config/env/flag value to the field's type, or raise SettingsError."""
+    kind_name = kind if isinstance(kind, str) else kind.__name__
+    try:
+        if kind_name == "int":
+            return int(value)
+        if kind_name == "float":
+            return float(value)
+        if kind_name.startswith("tuple"):
+            if isinstance(value, str):
+                return tuple(p for p in value.split(os.pathsep) if p)
+            return tuple(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name}={value!r} is not a valid {kind_name}") from None
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Build the settings in force and a map of field name -> where its value came from.
+
+    Order (later wins): defaults, the config file (``$RAG_CONFIG`` or ``./rag.toml``),
+    ``RAG_<NAME>`` environment variables, then ``overrides`` (command-line flags; ``None``
+    values are ignored).
+    """
+    environ = os.environ if environ is None else environ
+    types = {f.name: f.type for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    origin = {name: "default" for name in types}
+
+    path = Path(config_file or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc}); fix or remove the file") from None
+        for key, value in data.items():
+            if key not in types:
+                raise SettingsError(f"{path}: unknown setting {key!r}; `rag config` lists the valid ones")
+            values[key] = _coerce(key, types[key], value)
+            origin[key] = f"config file {path}"
+    elif config_file is not None or CONFIG_ENV in environ:
+        raise SettingsError(f"config file {path} does not exist")
+
+    for name, kind in types.items():
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            values[name] = _coerce(env_name, kind, environ[env_name])
+            origin[name] = f"environment {env_name}"
+
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in types:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = _coerce(name, types[name], value)
+        origin[name] = "command line"
+
+    settings = Settings(**values)
+    _validate(settings)
+    return settings, origin
+
+
+def _validate(s: Settings) -> None:
+    problems = []
+    if s.top_k < 1:
+        problems.append("top_k must be at least 1")
+    if s.candidates < s.top_k:
+        problems.append("candidates must be at least top_k")
+    if s.chunk_size < 50 or not 0 <= s.chunk_overlap < s.chunk_size:
+        problems.append("chunk_size must be >= 50 and 0 <= chunk_overlap < chunk_size")
+    if s.passage_budget < 50:
+        problems.append("passage_budget must be at least 50 tokens")
+    if s.max_question_chars < 10:
+        problems.append("max_question_chars must be at least 10")
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def describe(settings: Settings, origin: Mapping[str, str]) -> str:
+    """Render the settings in force, one per line, with where each came from."""
+    width = max(len(f.name) for f in fields(Settings))
+    lines = []
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        shown = os.pathsep.join(value) if isinstance(value, tuple) else value
+        lines.append(f"{f.name:<{width}}  {shown!s:<28}  ({origin.get(f.name, 'default')})")
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""Fakes with predictable results for tests: an index, an embedder and a scripted model."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from ingest.documents import Chunk
+
+
+class KeywordEmbedder:
+    """One-hot over a fixed vocabulary: cosine = shared vocabulary words, exactly."""
+
+    id = "fake-keywords"
+
+    def __init__(self, vocabulary: Sequence[str]):
+        self.vocabulary = [w.lower() for w in vocabulary]
+        self.dim = len(self.vocabulary)
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            low = text.lower()
+            for j, word in enumerate(self.vocabulary):
+                if word in low:
+                    out[i, j] = 1.0
+            norm = np.linalg.norm(out[i])
+            if norm:
+                out[i] /= norm
+        return out
+
+
+class FakeIndex:
+    """The parts of ``ingest.index.Index`` that retrieval and answering use."""
+
+    def __init__(self, texts: Sequence[str], vocabulary: Sequence[str], titles: Sequence[str] | None = None):
+        self.chunks = [
+            Chunk(doc_id=f"doc{i}", title=(titles[i] if titles else f"Doc {i}"), text=t, start=0, end=len(t))
+            for i, t in enumerate(texts)
+        ]
+        self._embedder = KeywordEmbedder(vocabulary)
+        self.vectors = self._embedder.embed(list(texts))
+        self.manifest = {"embedder": {"id": self._embedder.id, "dim": self._embedder.dim},
+                         "counts": {"documents": len(texts), "chunks": len(texts)}, "built_at": "2026-01-01T00:00:00"}
+        self.documents = {c.doc_id: {"title": c.title} for c in self.chunks}
+
+    def embedder(self):
+        return self._embedder
+
+    def vector(self, row: int) -> np.ndarray:
+        return self.vectors[row]
+
+    def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        scores = query_vectors @ self.vectors.T
+        out = []
+        for row in scores:
+            order = np.argsort(-row, kind="stable")[:k]
+            out.append([(int(i), float(row[i])) for i in order if row[i] > 0])
+        return out
+
+    def search_keyword(self, query: str, k: int) -> list[tuple[int, float]]:
+        words = set(re.findall(r"\w+", query.lower()))
+        scored = []
+        for row, chunk in enumerate(self.chunks):
+            n = len(words & set(re.findall(r"\w+", chunk.text.lower())))
+            if n:
+                scored.append((row, float(n)))
+        return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
+
+
+class ScriptedGenerator:
+    """Replies with scripted texts in order (streamed two characters at a time)."""
+
+    def __init__(self, replies: Sequence[str]):
+        self.replies = list(replies)
+        self.calls: list[list[dict]] = []
+        self.info = {"backend": "scripted", "model": "fake"}
+
+    def stream(self, messages, *, max_tokens: int = 256, temperature: float = 0.0, stop=()) -> Iterator[str]:
+        self.calls.append(messages)
+        reply = self.replies.pop(0) if self.replies else ""
+        for i in range(0, len(reply), 2):
+            yield reply[i : i + 2]
+
+    def complete(self, messages, **kw) -> str:
+        return "".join(self.stream(messages, **kw))
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 2)

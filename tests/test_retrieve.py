@@ -1,0 +1,46 @@
+from rag.retrieve import DenseRetriever, HybridRetriever, KeywordRetriever, rrf_fuse
+from tests.fakes import FakeIndex
+
+
+def test_rrf_fuse_exact_scores():
+    dense = [(1, 0.9), (2, 0.8), (3, 0.1)]
+    keyword = [(3, 12.0), (1, 5.0)]
+    fused = dict(rrf_fuse([dense, keyword], [1.0, 1.0], rrf_k=60))
+    assert fused[1] == 1 / 61 + 1 / 62
+    assert fused[3] == 1 / 63 + 1 / 61
+    assert fused[2] == 1 / 62
+
+
+def test_rrf_fuse_orders_by_score_and_respects_weights():
+    dense = [(1, 0.9), (2, 0.8)]
+    keyword = [(2, 3.0), (1, 1.0)]
+    assert [r for r, _ in rrf_fuse([dense, keyword], [1.0, 1.0])] == [1, 2]  # tie -> dense order
+    assert [r for r, _ in rrf_fuse([dense, keyword], [1.0, 2.0])] == [2, 1]
+
+
+def _index():
+    texts = [
+        "GPT-3 has 175 billion parameters",
+        "BERT is an encoder model",
+        "Word2Vec was proposed by Mikolov at Google",
+        "Transformers use attention",
+    ]
+    return FakeIndex(texts, ["gpt", "parameters", "bert", "encoder", "word2vec", "google", "attention"])
+
+
+def test_hybrid_finds_what_each_side_finds():
+    index = _index()
+    hybrid = HybridRetriever(index, candidates=4)
+    assert hybrid.search("How many parameters has GPT-3?", 1)[0].row == 0
+    # Dense-only term ("google") and keyword-only word ("Mikolov") both reach the same chunk.
+    assert DenseRetriever(index).search("google", 1)[0].row == 2
+    assert KeywordRetriever(index).search("mikolov", 1)[0].row == 2
+    hit = hybrid.search("mikolov google", 1)[0]
+    assert hit.row == 2 and hit.dense is not None and hit.keyword is not None
+
+
+def test_keyword_only_hits_get_a_cosine():
+    index = _index()
+    hit = HybridRetriever(index, candidates=4).search("mikolov", 1)[0]
+    assert hit.row == 2
+    assert hit.dense == 0.0  # computed, not missing: relevance is judged on one scale
