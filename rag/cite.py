@@ -1,0 +1,227 @@
+"""Citations: parse [n] markers, drop invalid ones, check each claim against its passage,
+attach passages to unmarked sentences after generation, and recognise refusals.
+
+Everything here is a pure function of the answer text and the passages, so it is tested
+without a model. Support is checked lexically (numbers must match, and enough of the
+sentence's words/Chinese bigrams must occur in the passage); a caller may add an
+embedding similarity for cross-lingual answers, where words can't match.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.types import Citation, Hit
+
+# [1], [1, 2], [1，2], 【1】, [^1], [1-2] are all read as markers.
+_MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.])(?=\s|$)|\n+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+_EN_STOP = frozenset(
+    "a an the of to in on for and or is are was were be been by with as at from that this these those "
+    "it its it's which who what when where how than then there their they them has have had not no "
+    "can could would should will also such into about over more most other some any each both only "
+    "passage passages document documents according".split()
+)
+_ZH_STOP_BIGRAMS = frozenset("我们 他们 它们 这个 那个 一个 可以 因为 所以 但是 而且 以及 如果 根据 资料 文档 其中 这些 那些".split())
+
+REFUSAL_PATTERNS = re.compile(
+    "|".join(
+        [
+            r"没有找到", r"没有提到", r"没有提及", r"未提及", r"未提到", r"没有相关", r"无法回答", r"无法确定",
+            r"不包含", r"没有包含", r"没有给出", r"未给出", r"没有说明", r"资料中没有", r"文档中没有", r"没有答案",
+            r"do(?:es)?n[’']t contain", r"do(?:es)? not contain", r"not mentioned", r"no information",
+            r"can(?:no|')t answer", r"cannot be answered", r"not provided", r"unable to (?:answer|find)",
+            r"do(?:es)?n[’']t (?:say|mention|provide)", r"do(?:es)? not (?:say|mention|provide)",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class CitedAnswer:
+    """An answer text with validated markers, its citations and unsupported sentences."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    unsupported: tuple[str, ...]
+
+
+def _normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an answer into sentences; markers that follow a sentence's full stop stay with it."""
+    parts = [p for p in _SENTENCE_END.split(text) if p and p.strip()]
+    sentences: list[str] = []
+    for part in parts:
+        lead = re.match(r"\s*((?:" + _MARKER.pattern + r"\s*)+)", part)
+        if lead and sentences:
+            sentences[-1] += lead.group(1).rstrip()
+            part = part[lead.end():]
+        if part.strip():
+            sentences.append(part.strip())
+    return sentences
+
+
+def parse_markers(sentence: str) -> list[int]:
+    """Passage numbers cited in a sentence, in order, without duplicates."""
+    found: list[int] = []
+    for match in _MARKER.finditer(sentence):
+        body = match.group(1)
+        for a, b in re.findall(r"(\d+)\s*[\-–]\s*(\d+)", body):
+            found.extend(range(int(a), int(b) + 1))
+        body = re.sub(r"\d+\s*[\-–]\s*\d+", " ", body)
+        found.extend(int(x) for x in re.findall(r"\d+", body))
+    return list(dict.fromkeys(found))
+
+
+def strip_markers(sentence: str) -> str:
+    """The sentence without any citation markers."""
+    return re.sub(r"\s+([。.!?！？；;,，])", r"\1", _MARKER.sub("", sentence)).strip()
+
+
+def key_terms(text: str) -> tuple[set[str], set[str]]:
+    """(numbers, words-and-Chinese-bigrams) that a supporting passage should contain."""
+    norm = _normalize(strip_markers(text))
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(norm)}
+    words = {w for w in _LATIN_WORD.findall(norm) if w not in _EN_STOP and not w.isdigit()}
+    for run in _CJK_RUN.findall(norm):
+        if len(run) == 1:
+            continue
+        words.update(b for b in (run[i : i + 2] for i in range(len(run) - 1)) if b not in _ZH_STOP_BIGRAMS)
+    return numbers, words
+
+
+def support(sentence: str, passage: str) -> tuple[float, tuple[str, ...]]:
+    """How well ``passage`` supports ``sentence``: (score in [0, 1], terms found).
+
+    Any number in the sentence that is missing from the passage makes the score 0: a
+    citation for "175B" must point at a passage that says 175.
+    """
+    numbers, words = key_terms(sentence)
+    if not numbers and not words:
+        return 0.0, ()
+    text = _normalize(passage)
+    compact = text.replace(",", "")
+    if any(n not in compact for n in numbers):
+        return 0.0, ()
+    found_words = [w for w in words if w in text]
+    found = sorted(numbers) + sorted(found_words)
+    total = len(numbers) + len(words)
+    return len(found) / total, tuple(found)
+
+
+def _numbers_match(sentence: str, passage: str) -> bool:
+    numbers, _ = key_terms(sentence)
+    compact = _normalize(passage).replace(",", "")
+    return all(n in compact for n in numbers)
+
+
+def is_refusal(text: str) -> bool:
+    """True when the model says the passages don't hold the answer."""
+    return bool(REFUSAL_PATTERNS.search(text))
+
+
+def cite(
+    answer: str,
+    hits: Sequence[Hit],
+    *,
+    min_support: float = 0.5,
+    similarity: Callable[[str, str], float] | None = None,
+    min_similarity: float = 0.5,
+) -> CitedAnswer:
+    """Validate and complete the citations of ``answer`` over passages ``hits`` ([1] = hits[0]).
+
+    Markers outside 1..len(hits) are removed. A sentence with no valid marker gets the
+    best-supporting passage attached (how="attributed") when one clears ``min_support``
+    (or ``min_similarity`` with ``similarity``). A sentence whose citations all fail the
+    check is listed in ``unsupported``.
+    """
+    per_passage: dict[int, dict] = {}
+    out_sentences: list[str] = []
+    unsupported: list[str] = []
+
+    def check(sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
+        passage = hits[n - 1].chunk.text
+        score, evidence = support(sentence, passage)
+        if score >= min_support:
+            return True, evidence
+        if similarity is None or not _numbers_match(sentence, passage):
+            return False, evidence
+        # Cross-lingual answers share no words with their passage; meaning still can.
+        return similarity(strip_markers(sentence), passage) >= min_similarity, evidence
+
+    def record(n: int, sentence: str, how: str, ok: bool, evidence: tuple[str, ...]) -> None:
+        entry = per_passage.setdefault(n, {"how": how, "ok": False, "sentences": [], "evidence": []})
+        if how == "marker":
+            entry["how"] = "marker"
+        entry["ok"] = entry["ok"] or ok
+        entry["sentences"].append(strip_markers(sentence))
+        entry["evidence"].extend(e for e in evidence if e not in entry["evidence"])
+
+    for sentence in split_sentences(answer):
+        plain = strip_markers(sentence)
+        valid = [n for n in parse_markers(sentence) if 1 <= n <= len(hits)]
+        supported_any = False
+        for n in valid:
+            ok, evidence = check(sentence, n)
+            record(n, sentence, "marker", ok, evidence)
+            supported_any = supported_any or ok
+        if not valid and plain and not is_refusal(plain):
+            best = max(range(1, len(hits) + 1), key=lambda n: support(plain, hits[n - 1].chunk.text)[0], default=None)
+            if best is not None:
+                ok, evidence = check(plain, best)
+                if ok:
+                    record(best, plain, "attributed", True, evidence)
+                    valid = [best]
+                    supported_any = True
+        if plain and not supported_any and not is_refusal(plain) and _is_claim(plain):
+            unsupported.append(plain)
+        out_sentences.append(_with_markers(plain, valid))
+
+    citations = tuple(
+        Citation(
+            n=n,
+            hit=hits[n - 1],
+            how=entry["how"],
+            supported=entry["ok"],
+            sentences=tuple(entry["sentences"]),
+            evidence=tuple(entry["evidence"]),
+        )
+        for n, entry in sorted(per_passage.items())
+    )
+    return CitedAnswer(_join(out_sentences), citations, tuple(unsupported))
+
+
+def _is_claim(sentence: str) -> bool:
+    """Greetings and one-word fragments aren't claims that need a source."""
+    numbers, words = key_terms(sentence)
+    return bool(numbers) or len(words) >= 2
+
+
+def _with_markers(sentence: str, numbers: Sequence[int]) -> str:
+    if not numbers:
+        return sentence
+    marks = "".join(f"[{n}]" for n in numbers)
+    end = re.search(r"[。.!?！？；;]+$", sentence)
+    if end:
+        return sentence[: end.start()] + marks + sentence[end.start():]
+    return sentence + marks
+
+
+def _join(sentences: Sequence[str]) -> str:
+    out = ""
+    for s in sentences:
+        if out and re.search(r"[A-Za-z0-9\].!?;:]$", out) and re.match(r"[A-Za-z0-9]", s):
+            out += " "
+        out += s
+    return out

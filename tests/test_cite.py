@@ -1,0 +1,75 @@
+from hypothesis import given, strategies as st
+
+from ingest.documents import Chunk
+from rag.cite import cite, is_refusal, parse_markers, split_sentences, support
+from rag.types import Hit
+
+
+def hits(*texts):
+    return [Hit(i, Chunk(doc_id=f"d{i}", title=f"T{i}", text=t, start=0, end=len(t)), 1.0) for i, t in enumerate(texts)]
+
+
+def test_parse_markers_formats():
+    assert parse_markers("A [1] b [2, 3]【4】[^5] [6-8]") == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert parse_markers("no markers here (2020)") == []
+
+
+def test_split_sentences_keeps_trailing_marker_with_sentence():
+    assert split_sentences("GPT-3 has 175B parameters. [1] It was released in 2020 [2].") == [
+        "GPT-3 has 175B parameters.[1]",
+        "It was released in 2020 [2].",
+    ]
+    assert split_sentences("GPT-3 有 1750 亿参数[1]。它于 2020 年发布[2]。") == ["GPT-3 有 1750 亿参数[1]。", "它于 2020 年发布[2]。"]
+
+
+def test_support_requires_numbers():
+    score, evidence = support("GPT-3 有 1750 亿参数", "GPT-3 拥有 1750 亿个参数,是当时最大的模型")
+    assert score >= 0.5 and "1750" in evidence
+    assert support("GPT-3 有 1800 亿参数", "GPT-3 拥有 1750 亿个参数")[0] == 0.0
+
+
+def test_invalid_marker_removed_and_valid_one_checked():
+    h = hits("GPT-3 拥有 1750 亿个参数。", "BERT 是编码器模型。")
+    out = cite("GPT-3 有 1750 亿参数[1][7]。", h)
+    assert out.text == "GPT-3 有 1750 亿参数[1]。"
+    assert [c.n for c in out.citations] == [1]
+    assert out.citations[0].supported and out.citations[0].how == "marker"
+    assert out.unsupported == ()
+
+
+def test_unmarked_sentence_gets_attributed_passage():
+    h = hits("BERT 是编码器模型。", "GPT-3 拥有 1750 亿个参数。")
+    out = cite("GPT-3 有 1750 亿参数。", h)
+    assert out.text == "GPT-3 有 1750 亿参数[2]。"
+    (c,) = out.citations
+    assert c.n == 2 and c.how == "attributed" and c.supported
+
+
+def test_wrong_citation_is_flagged_unsupported():
+    h = hits("BERT 是编码器模型。", "GPT-3 拥有 1750 亿个参数。")
+    out = cite("GPT-3 有 1750 亿参数[1]。", h)
+    assert out.citations[0].supported is False
+    assert out.unsupported == ("GPT-3 有 1750 亿参数。",)
+
+
+def test_cross_lingual_support_through_similarity():
+    h = hits("ChatGPT 于 2022 年 11 月发布。")
+    out = cite("ChatGPT was released in November 2022 [1].", h, similarity=lambda a, b: 0.8)
+    assert out.citations[0].supported
+    out = cite("ChatGPT was released in November 2023 [1].", h, similarity=lambda a, b: 0.9)
+    assert not out.citations[0].supported  # the number doesn't match, whatever the similarity
+
+
+def test_refusal_phrases():
+    assert is_refusal("抱歉,文档中没有找到这个问题的答案。")
+    assert is_refusal("The passages do not contain this information.")
+    assert not is_refusal("GPT-3 has 175 billion parameters [1].")
+
+
+@given(st.lists(st.sampled_from(["GPT-3 有 1750 亿参数", "It uses attention", "[3]", "[1]", "。", ". ", "\n"]), max_size=12))
+def test_cite_never_emits_markers_outside_passages(parts):
+    h = hits("GPT-3 拥有 1750 亿个参数。", "Transformers use attention.")
+    out = cite("".join(parts), h)
+    for c in out.citations:
+        assert 1 <= c.n <= 2
+    assert all(n in (1, 2) for n in parse_markers(out.text))
