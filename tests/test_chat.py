@@ -1,0 +1,265 @@
+"""The chat step and its rendering, driven by a scripted fake assistant (no server)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator, Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.documents import Chunk, IngestError
+from rag.types import Answer, Citation, Hit, RagError
+from ui.chat import (
+    REFUSAL_NOTICE,
+    ChatUpdate,
+    chat_step,
+    highlight,
+    history_from_messages,
+    messages_from_history,
+    plain_text,
+    render_answer_text,
+)
+
+
+class IndexMissing(IngestError):
+    """Stands in for ingest.index.IndexMissing: any IngestError the assistant raises."""
+
+
+def make_hit(row: int, title: str, text: str, *, page=None, arxiv_id=None, url=None, score=0.5) -> Hit:
+    chunk = Chunk(doc_id=f"d{row}", title=title, text=text, start=0, end=len(text), page=page, arxiv_id=arxiv_id, url=url)
+    return Hit(row=row, chunk=chunk, score=score)
+
+
+GPT3 = make_hit(0, "GPT-3 论文", "GPT-3 has 175 billion parameters.", page=4, arxiv_id="2005.14165")
+HISTORY = make_hit(1, "大模型简史", "Transformer 于 2017 年提出。")
+UNCITED = make_hit(2, "Unrelated article", "Nothing about parameters here.")
+
+
+class FakeAssistant:
+    """Yields scripted items; records what it was asked."""
+
+    def __init__(self, items: Sequence[object], fail: BaseException | None = None) -> None:
+        self.items = list(items)
+        self.fail = fail
+        self.calls: list[tuple[str, list[tuple[str, str]], dict]] = []
+
+    def stream(self, question: str, history=(), **options) -> Iterator[object]:
+        self.calls.append((question, list(history), options))
+        yield from self.items
+        if self.fail is not None:
+            raise self.fail
+
+
+def cited_answer(**overrides) -> Answer:
+    fields = dict(
+        question="GPT-3 有多少参数?",
+        text="GPT-3 有 1750 亿参数 [1]。Transformer 于 2017 年提出 [2]。",
+        refused=False,
+        citations=(
+            Citation(n=1, hit=GPT3, evidence=("175 billion", "parameters")),
+            Citation(n=2, hit=HISTORY, how="attributed", evidence=("2017",)),
+        ),
+        retrieved=(GPT3, HISTORY, UNCITED),
+        timings={"total_s": 2.5, "tokens_per_s": 12.0},
+    )
+    fields.update(overrides)
+    return Answer(**fields)
+
+
+def run(assistant, question="GPT-3 有多少参数?", history=(), **options) -> list[ChatUpdate]:
+    return list(chat_step(assistant, question, history, **options))
+
+
+def test_stream_goes_searching_then_partial_then_final():
+    answer = cited_answer()
+    updates = run(FakeAssistant(["GPT-3 有 ", "1750 亿参数 [1", "]。", answer]))
+    assert "searching" in updates[0].status
+    assert "searching" in updates[0].answer_markdown
+    partials = [u.answer_markdown for u in updates[1:-1]]
+    assert len(partials) == 3
+    assert partials[0].startswith("GPT-3 有")
+    # a half-written marker is not a link yet; once closed it is
+    assert 'href="#src-1"' not in partials[1]
+    assert 'href="#src-1"' in partials[2]
+    assert not any(u.final for u in updates[:-1])
+    final = updates[-1]
+    assert final.final and final.answer is answer
+    assert "answered" in final.status and "2.5 s" in final.status
+
+
+def test_markers_link_to_source_anchors_with_titles_pages_and_arxiv():
+    final = run(FakeAssistant([cited_answer()]))[-1]
+    assert '<a class="rag-cite" href="#src-1">[1]</a>' in final.answer_markdown
+    assert '<a class="rag-cite" href="#src-2">[2]</a>' in final.answer_markdown
+    sources = final.sources_html
+    # every link in the answer has its anchor in the panel
+    for n in re.findall(r'href="#src-(\d+)"', final.answer_markdown):
+        assert f'id="src-{n}"' in sources
+    first = sources[sources.index('id="src-1"') :]
+    assert "GPT-3 论文" in first and "p. 4" in first
+    assert 'href="https://arxiv.org/abs/2005.14165"' in first
+    assert "<mark>175 billion</mark>" in first and "<mark>parameters</mark>" in first
+
+
+def test_attributed_and_unsupported_citations_are_marked():
+    answer = cited_answer(
+        citations=(
+            Citation(n=1, hit=GPT3, supported=False),
+            Citation(n=2, hit=HISTORY, how="attributed"),
+        )
+    )
+    sources = run(FakeAssistant([answer]))[-1].sources_html
+    one = sources[sources.index('id="src-1"') : sources.index('id="src-2"')]
+    two = sources[sources.index('id="src-2"') :]
+    assert "not supported" in one and "attached after generation" not in one
+    assert "attached after generation" in two
+
+
+def test_uncited_passages_are_collapsed():
+    sources = run(FakeAssistant([cited_answer()]))[-1].sources_html
+    details = sources[sources.index("<details>") :]
+    assert "Unrelated article" in details
+    assert "GPT-3 论文" not in details  # cited passages are not repeated
+    assert "<details open" not in sources
+
+
+def test_marker_without_a_citation_stays_plain_text():
+    answer = cited_answer(text="Made up [7] and real [1].")
+    bubble = run(FakeAssistant([answer]))[-1].answer_markdown
+    assert 'href="#src-7"' not in bubble and "[7]" in bubble
+    assert 'href="#src-1"' in bubble
+
+
+def test_grouped_and_fullwidth_markers_become_links():
+    out = render_answer_text("见【1】和 [2, 3]。", known={1, 2, 3})
+    for n in (1, 2, 3):
+        assert f'href="#src-{n}"' in out
+
+
+SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_document_and_model_html_is_escaped():
+    evil_hit = make_hit(5, f"Title {SCRIPT}", f"passage {SCRIPT} end", url="javascript:alert(1)")
+    answer = Answer(
+        question="q",
+        text=f"model says {SCRIPT} [1]",
+        refused=False,
+        citations=(Citation(n=1, hit=evil_hit, evidence=("script",)),),
+        retrieved=(evil_hit, make_hit(6, SCRIPT, SCRIPT)),
+        unsupported=(SCRIPT,),
+        standalone_question=SCRIPT,
+        notice=SCRIPT,
+    )
+    updates = run(FakeAssistant([SCRIPT, answer]))
+    for update in updates:
+        for rendered in (update.answer_markdown, update.sources_html):
+            assert "<script" not in rendered.lower()
+            assert "<img" not in rendered.lower()
+    final = updates[-1]
+    assert "&lt;script&gt;" in final.answer_markdown
+    assert "&lt;" in final.sources_html
+    assert "javascript:" not in final.sources_html  # a non-http url gets no link
+
+
+def test_refusal_shows_notice_and_collapsed_closest_passages():
+    answer = Answer(
+        question="Who won the 2030 World Cup?",
+        text="",
+        refused=True,
+        retrieved=(GPT3, UNCITED),
+        refusal_reason="no_relevant_passages",
+    )
+    final = run(FakeAssistant([answer]))[-1]
+    assert html.escape(REFUSAL_NOTICE, quote=True) in final.answer_markdown
+    assert "rag-refusal" in final.answer_markdown
+    assert "refused" in final.status and "no_relevant_passages" in final.status
+    assert "<details>" in final.sources_html
+    closest = final.sources_html[final.sources_html.index("<details>") :]
+    assert "GPT-3 论文" in closest and "Unrelated article" in closest
+
+
+@pytest.mark.parametrize(
+    "error", [RagError("the model file is missing; run `rag models`"), IndexMissing("no index at data/index; run `rag rebuild`")]
+)
+def test_user_fixable_errors_show_their_one_line_message(error):
+    final = run(FakeAssistant([], fail=error))[-1]
+    assert final.final
+    assert str(error) in html.unescape(final.answer_markdown)
+    assert "rag-error" in final.answer_markdown
+    assert "error" in final.status
+
+
+def test_unexpected_error_is_logged_not_shown(caplog):
+    final = run(FakeAssistant(["partial answer"], fail=ZeroDivisionError("secret detail")))[-1]
+    assert "partial answer" in final.answer_markdown  # what was written stays visible
+    assert "rag-error" in final.answer_markdown
+    assert "Traceback" not in final.answer_markdown and "secret detail" not in final.answer_markdown
+    assert "ZeroDivisionError" in caplog.text  # the traceback went to the log
+
+
+def test_stream_without_answer_is_an_error():
+    final = run(FakeAssistant(["half"]))[-1]
+    assert final.final and "rag-error" in final.answer_markdown
+
+
+def test_empty_question_does_not_call_the_assistant():
+    fake = FakeAssistant([cited_answer()])
+    updates = run(fake, question="   ")
+    assert fake.calls == [] and updates[-1].final
+
+
+def test_options_are_passed_and_none_left_out():
+    fake = FakeAssistant([cited_answer()])
+    run(fake, history=[("q0", "a0")], top_k=3, passage_budget=None)
+    question, history, options = fake.calls[0]
+    assert question == "GPT-3 有多少参数?" and history == [("q0", "a0")]
+    assert options == {"top_k": 3}
+
+
+def test_history_round_trips_through_rendered_messages():
+    final = run(FakeAssistant([cited_answer()]))[-1]
+    refusal = run(FakeAssistant([Answer(question="x", text="", refused=True)]))[-1]
+    messages = [
+        {"role": "user", "content": "GPT-3 有多少参数?"},
+        {"role": "assistant", "content": final.answer_markdown},
+        {"role": "user", "content": "Who won?"},
+        {"role": "assistant", "content": refusal.answer_markdown},
+        {"role": "user", "content": html.escape("a <b> question")},
+        {"role": "assistant", "content": [{"type": "text", "text": "plain"}]},
+        {"role": "user", "content": "still answering"},
+        {"role": "assistant", "content": run(FakeAssistant([]))[0].answer_markdown},
+    ]
+    assert history_from_messages(messages) == [
+        ("GPT-3 有多少参数?", "GPT-3 有 1750 亿参数 [1]。Transformer 于 2017 年提出 [2]。"),
+        ("a <b> question", "plain"),
+    ]
+
+
+def test_history_accepts_message_objects_and_none():
+    class Message:
+        def __init__(self, role, content):
+            self.role, self.content = role, content
+
+    assert history_from_messages(None) == []
+    assert history_from_messages([Message("user", "q"), Message("assistant", "a")]) == [("q", "a")]
+
+
+text_without_markers = st.text(alphabet=st.characters(blacklist_characters="[]【】"), max_size=200)
+
+
+@given(st.lists(st.tuples(text_without_markers, text_without_markers), max_size=4))
+def test_messages_from_history_round_trips(pairs):
+    expected = [(plain_text(html.escape(u)), plain_text(html.escape(a))) for u, a in pairs]
+    expected = [(u, a) for u, a in expected if a]
+    assert history_from_messages(messages_from_history(pairs)) == expected
+
+
+@given(st.text(max_size=200), st.lists(st.text(min_size=1, max_size=5), max_size=4))
+def test_highlight_keeps_the_text_and_escapes_it(text, terms):
+    out = highlight(text, terms)
+    assert html.unescape(out.replace("<mark>", "").replace("</mark>", "")) == text
+    assert "<" not in out.replace("<mark>", "").replace("</mark>", "")

@@ -1,0 +1,413 @@
+"""The chat step of the web page, free of any Gradio import.
+
+This module owns turning one question into a stream of page states: it consumes
+``Assistant.stream`` (text deltas, then exactly one :class:`~rag.types.Answer`) and renders
+the answer bubble (citation markers as links into the sources panel), the sources panel
+(cited passages with highlighted evidence, the rest collapsed) and a one-line status.
+It also converts chat history between Gradio's messages format and the contract's
+``(user, assistant)`` pairs. ``ui.app`` only wires these functions into components, so
+everything here is tested without a server.
+
+Everything that comes from a document or from the model is HTML-escaped before any markup
+is added: a passage containing ``<script>`` shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any, Protocol
+
+from ingest.documents import IngestError
+from rag.types import Answer, Citation, Hit, RagError
+
+log = logging.getLogger(__name__)
+
+REFUSAL_NOTICE = "The documents don't contain the answer / 文档中没有找到答案"
+ARXIV_ABS = "https://arxiv.org/abs/"
+
+# [1], [1, 2], [1][2] and the full-width 【1】 that Chinese answers sometimes use.
+_MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
+_MARKER_NUMBER = re.compile(r"\d+")
+# Elements of our own markup that carry no answer text (notices, status lines); they are
+# dropped when the rendered bubble is turned back into history for the next question.
+_SKIP_CLASSES = frozenset({"rag-notice", "rag-meta"})
+_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr"})
+
+
+class StreamingAssistant(Protocol):
+    """What the chat step needs from ``rag.answer.Assistant``."""
+
+    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), **options: Any) -> Iterator[str | Answer]:
+        """Yield text deltas, then exactly one final Answer."""
+
+
+@dataclass(frozen=True)
+class ChatUpdate:
+    """One state of the page while a question is answered.
+
+    ``answer_markdown`` is the assistant's chat bubble (Markdown with inline HTML),
+    ``sources_html`` the sources panel, ``status`` a short line under the chat.
+    ``final`` marks the last update of a question; ``answer`` is the Answer it came from
+    (``None`` while streaming and on errors).
+    """
+
+    answer_markdown: str
+    sources_html: str
+    status: str
+    final: bool = False
+    answer: Answer | None = None
+
+
+# --------------------------------------------------------------------------- chat step
+
+
+def chat_step(
+    assistant: StreamingAssistant,
+    question: str,
+    history: Sequence[tuple[str, str]] = (),
+    **options: Any,
+) -> Iterator[ChatUpdate]:
+    """Answer ``question`` and yield the page states as the answer streams.
+
+    First a "searching…" state, then the partial answer as deltas arrive, then the final
+    render (answer with linked citations, sources panel, timings). ``options`` (such as
+    ``top_k`` and ``passage_budget``) are passed to ``assistant.stream``; ``None`` values
+    are left out so the assistant's own defaults apply. Errors never escape: a
+    ``RagError``/``IngestError`` becomes an error state with its one-line message, anything
+    else is logged with its traceback and shown as a short error.
+    """
+    options = {key: value for key, value in options.items() if value is not None}
+    question = question.strip()
+    if not question:
+        yield ChatUpdate(_notice("rag-error", "Please type a question. / 请输入问题。"), "", "waiting for a question", final=True)
+        return
+
+    started = time.perf_counter()
+    yield ChatUpdate(_SEARCHING, _placeholder_sources("searching the documents…"), "searching…")
+    partial: list[str] = []
+    try:
+        for item in assistant.stream(question, history, **options):
+            if isinstance(item, Answer):
+                yield ChatUpdate(
+                    render_answer(item),
+                    render_sources(item),
+                    render_status(item, time.perf_counter() - started),
+                    final=True,
+                    answer=item,
+                )
+                return
+            partial.append(item)
+            yield ChatUpdate(
+                render_answer_text("".join(partial)) + _TYPING,
+                _placeholder_sources("sources appear when the answer is complete"),
+                "writing the answer…",
+            )
+    except (RagError, IngestError) as exc:
+        log.info("question failed: %s", exc)
+        yield _error_update(partial, _one_line(str(exc)) or type(exc).__name__)
+        return
+    except Exception:  # noqa: BLE001 - the page must show a short error, not a traceback
+        log.exception("unexpected error while answering %r", question)
+        yield _error_update(partial, "Something went wrong while answering; the details are in the server log.")
+        return
+    log.error("assistant stream ended without an Answer for %r", question)
+    yield _error_update(partial, "The assistant stopped without finishing the answer; the details are in the server log.")
+
+
+def _error_update(partial: Sequence[str], message: str) -> ChatUpdate:
+    body = render_answer_text("".join(partial)) if partial else ""
+    bubble = (body + "\n\n" if body else "") + _notice("rag-error", "⚠ " + message)
+    return ChatUpdate(bubble, "", "error: " + message, final=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+_SEARCHING = '<span class="rag-notice rag-pending">🔎 searching the documents… / 正在检索文档…</span>'
+_TYPING = ' <span class="rag-notice rag-typing">▌</span>'
+
+
+def _notice(css_class: str, text: str) -> str:
+    """A styled notice block; ``text`` is escaped here."""
+    return f'<div class="rag-notice {css_class}">{html.escape(text)}</div>'
+
+
+def _placeholder_sources(text: str) -> str:
+    return f'<div class="rag-sources rag-sources-empty">{html.escape(text)}</div>'
+
+
+def render_answer_text(text: str, known: Iterable[int] | None = None) -> str:
+    """Escape the model's ``text`` and turn its citation markers into links.
+
+    ``[n]`` (also ``[1, 2]`` and ``【n】``) becomes ``<a href="#src-n">[n]</a>``, pointing at
+    the passage's anchor in the sources panel. With ``known`` given, only those numbers
+    become links (a number the model invented stays plain text).
+    """
+    known_numbers = None if known is None else set(known)
+    escaped = html.escape(text, quote=False)
+
+    def link(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in _MARKER_NUMBER.findall(match.group(1))]
+        parts = [
+            f'<a class="rag-cite" href="#src-{n}">[{n}]</a>' if known_numbers is None or n in known_numbers else f"[{n}]"
+            for n in numbers
+        ]
+        return "".join(parts)
+
+    # Escaping leaves [, ], 【, 】 and digits alone, so markers are found in the escaped text.
+    return _MARKER.sub(link, escaped)
+
+
+def render_answer(answer: Answer) -> str:
+    """The final chat bubble for ``answer``: the refusal notice, or the linked answer text."""
+    parts: list[str] = []
+    if answer.notice:
+        parts.append(_notice("rag-info", answer.notice))
+    if answer.refused:
+        parts.append(_notice("rag-refusal", "🚫 " + REFUSAL_NOTICE))
+        if answer.text.strip():
+            parts.append(render_answer_text(answer.text, known=()))
+        parts.append('<span class="rag-notice rag-meta">The closest passages are listed under Sources.</span>')
+        return "\n\n".join(parts)
+    parts.append(render_answer_text(answer.text, known=(c.n for c in answer.citations)))
+    if answer.standalone_question:
+        parts.append(
+            '<span class="rag-notice rag-meta">searched as: '
+            f"{html.escape(answer.standalone_question)}</span>"
+        )
+    return "\n\n".join(parts)
+
+
+def highlight(text: str, terms: Iterable[str]) -> str:
+    """Escape ``text`` and wrap every occurrence of ``terms`` (case-insensitive) in <mark>."""
+    words = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
+    if not words:
+        return html.escape(text)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for match in pattern.finditer(text):
+        out.append(html.escape(text[last : match.start()]))
+        out.append(f"<mark>{html.escape(match.group(0))}</mark>")
+        last = match.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def _source_heading(label: str, hit: Hit) -> str:
+    chunk = hit.chunk
+    parts = [f'<span class="rag-src-n">{html.escape(label)}</span>']
+    parts.append(f'<span class="rag-src-title">{html.escape(chunk.title)}</span>')
+    if chunk.page is not None:
+        parts.append(f'<span class="rag-src-page">p. {chunk.page}</span>')
+    link = _paper_link(hit)
+    if link:
+        parts.append(link)
+    return " ".join(parts)
+
+
+def _paper_link(hit: Hit) -> str:
+    chunk = hit.chunk
+    if chunk.arxiv_id:
+        url = ARXIV_ABS + chunk.arxiv_id
+        label = f"arXiv:{chunk.arxiv_id}"
+    elif chunk.url and chunk.url.startswith(("https://", "http://")):
+        url, label = chunk.url, "link"
+    else:
+        return ""
+    return (
+        f'<a class="rag-src-link" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
+        f"{html.escape(label)}</a>"
+    )
+
+
+def _citation_badges(citation: Citation) -> str:
+    badges = []
+    if citation.how == "attributed":
+        badges.append(
+            '<span class="rag-badge rag-attributed" title="The model did not write this marker; '
+            'it was matched to the sentence after generation">attached after generation</span>'
+        )
+    if not citation.supported:
+        badges.append(
+            '<span class="rag-badge rag-unsupported" title="The cited sentence was not found in '
+            'this passage">not supported by the passage</span>'
+        )
+    return " ".join(badges)
+
+
+def render_citation(citation: Citation) -> str:
+    """One cited passage of the sources panel, anchored at ``src-<n>``."""
+    badges = _citation_badges(citation)
+    return (
+        f'<div class="rag-source" id="src-{citation.n}">'
+        f'<div class="rag-src-head">{_source_heading(f"[{citation.n}]", citation.hit)}'
+        f"{' ' + badges if badges else ''}</div>"
+        f'<div class="rag-src-text">{highlight(citation.hit.chunk.text, citation.evidence)}</div>'
+        "</div>"
+    )
+
+
+def render_hit(hit: Hit) -> str:
+    """A retrieved passage that no citation points at."""
+    return (
+        '<div class="rag-source rag-uncited">'
+        f'<div class="rag-src-head">{_source_heading("·", hit)}'
+        f' <span class="rag-src-score">score {hit.score:.3f}</span></div>'
+        f'<div class="rag-src-text">{html.escape(hit.chunk.text)}</div>'
+        "</div>"
+    )
+
+
+def render_sources(answer: Answer) -> str:
+    """The sources panel: cited passages first, other retrieved passages collapsed."""
+    cited_rows = {c.hit.row for c in answer.citations}
+    others = [hit for hit in answer.retrieved if hit.row not in cited_rows]
+    parts = ['<div class="rag-sources">']
+    if answer.refused:
+        parts.append(_notice("rag-refusal", REFUSAL_NOTICE))
+        if others:
+            parts.append(
+                f"<details><summary>Closest passages / 最接近的段落 ({len(others)})</summary>"
+                + "".join(render_hit(h) for h in others)
+                + "</details>"
+            )
+        else:
+            parts.append('<p class="rag-meta">No passage came close. / 没有相关段落。</p>')
+        parts.append("</div>")
+        return "".join(parts)
+    if answer.citations:
+        parts.append(f"<h4>Sources / 来源 ({len(answer.citations)})</h4>")
+        parts.extend(render_citation(c) for c in sorted(answer.citations, key=lambda c: c.n))
+    else:
+        parts.append('<p class="rag-meta">The answer cites no passage. / 回答没有引用段落。</p>')
+    if answer.unsupported:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in answer.unsupported)
+        parts.append(
+            '<div class="rag-unsupported-list"><b>Sentences no passage supports / 没有依据的句子:</b>'
+            f"<ul>{items}</ul></div>"
+        )
+    if others:
+        parts.append(
+            f"<details><summary>Other retrieved passages / 其他检索到的段落 ({len(others)})</summary>"
+            + "".join(render_hit(h) for h in others)
+            + "</details>"
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_status(answer: Answer, elapsed_s: float) -> str:
+    """One line under the chat: outcome, time and generation speed."""
+    outcome = "refused: the documents don't contain the answer" if answer.refused else "answered"
+    if answer.refused and answer.refusal_reason:
+        outcome += f" ({answer.refusal_reason})"
+    total = answer.timings.get("total_s", elapsed_s)
+    bits = [outcome, f"{total:.1f} s"]
+    speed = answer.timings.get("tokens_per_s")
+    if speed:
+        bits.append(f"{speed:.1f} tokens/s")
+    first = answer.timings.get("first_token_s")
+    if first is not None:
+        bits.append(f"first token {first:.1f} s")
+    return " · ".join(bits)
+
+
+# --------------------------------------------------------------------------- history
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of rendered markup, skipping our notice and status elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._stack: list[bool] = []  # per open element: is it (inside) a skipped one?
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _VOID_TAGS:
+            return
+        classes = set((dict(attrs).get("class") or "").split())
+        skipping = bool(self._stack and self._stack[-1]) or bool(classes & _SKIP_CLASSES)
+        self._stack.append(skipping)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in _VOID_TAGS and self._stack:
+            self._stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not (self._stack and self._stack[-1]):
+            self.parts.append(data)
+
+
+def plain_text(rendered: str) -> str:
+    """The answer text of a rendered bubble: markup and notices removed, entities decoded."""
+    parser = _TextExtractor()
+    parser.feed(rendered)
+    parser.close()
+    return "\n\n".join(p.strip() for p in "".join(parser.parts).split("\n\n") if p.strip())
+
+
+def _content_text(content: Any) -> str:
+    # Gradio gives message content as a string, or (for files and multimodal messages)
+    # as a dict or a list of parts; only the text parts are history.
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Mapping):
+        return str(content.get("text") or "") if content.get("type", "text") == "text" else ""
+    if isinstance(content, Sequence):
+        return "\n".join(t for t in (_content_text(part) for part in content) if t)
+    return ""
+
+
+def _message_fields(message: Any) -> tuple[str, Any]:
+    if isinstance(message, Mapping):
+        return str(message.get("role", "")), message.get("content")
+    return str(getattr(message, "role", "")), getattr(message, "content", None)
+
+
+def history_from_messages(messages: Sequence[Any] | None) -> list[tuple[str, str]]:
+    """Gradio messages (dicts or ChatMessage objects) -> ``[(user, assistant), ...]``.
+
+    Both sides are turned back into plain text (links, notices and escaping removed).
+    Turns whose bubble holds no answer text (a bare refusal notice, an error, a question
+    still being answered) are left out, so the model never sees a half conversation.
+    """
+    pairs: list[tuple[str, str]] = []
+    question: str | None = None
+    answer_parts: list[str] = []
+
+    def flush() -> None:
+        if question is not None:
+            answer = "\n\n".join(p for p in answer_parts if p)
+            if answer:
+                pairs.append((question, answer))
+
+    for message in messages or ():
+        role, content = _message_fields(message)
+        if role == "user":
+            flush()
+            question, answer_parts = plain_text(_content_text(content)), []
+        elif role == "assistant" and question is not None:
+            answer_parts.append(plain_text(_content_text(content)))
+    flush()
+    return pairs
+
+
+def messages_from_history(history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+    """``[(user, assistant), ...]`` -> Gradio messages; the text is escaped, markers linked."""
+    messages: list[dict[str, str]] = []
+    for user, assistant in history:
+        messages.append({"role": "user", "content": html.escape(user, quote=False)})
+        messages.append({"role": "assistant", "content": render_answer_text(assistant)})
+    return messages
