@@ -1,0 +1,604 @@
+"""Cited papers as documents: find and identify local PDFs, fetch missing ones from arXiv.
+
+This module owns three things:
+
+* ``load_papers``: turn the PDFs in some folders into ``kind="paper"`` documents, each
+  identified by its arXiv id (from the file name, the arXiv stamp on page 1, or a cited
+  title found on page 1) and titled from the citing text, the PDF metadata or page 1;
+* ``fetch_papers``: download the cited papers that no folder holds yet into a cache
+  folder, politely (one request every few seconds, retries with backoff, resumable) and
+  carefully (only a PDF whose first page shows the cited title is kept);
+* ``paper_status``: which cited papers are indexed, only on disk, or missing.
+
+A paper file is named ``<arxiv id>.pdf`` (``/`` in old-style ids becomes ``_``),
+optionally with a version (``1706.03762v7.pdf``) or a variant (``2303.18223-zh.pdf``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import re
+import time
+import unicodedata
+import urllib.error
+import urllib.request
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from ingest.documents import Document, IngestError, LoadResult, SkippedFile
+from ingest.references import PaperRef, find_arxiv_ids, is_valid_arxiv_id, title_in_text
+
+log = logging.getLogger(__name__)
+
+ARXIV_PDF_URL = "https://arxiv.org/pdf/"
+ARXIV_ABS_URL = "https://arxiv.org/abs/"
+USER_AGENT = "llm-history-rag/0.1 (fetches the arXiv papers a small corpus cites; python-urllib)"
+PDF_MAGIC = b"%PDF-"
+
+# 1706.03762, 1706.03762v7, 2303.18223-zh, cs_0501001v2, hep-th_9901001
+_FILENAME_RE = re.compile(
+    r"(?P<id>\d{4}\.\d{4,5}|[a-z]+(?:-[a-z]+)?(?:\.[A-Z]{2})?_\d{7})"
+    r"(?:v(?P<version>\d+))?(?:[-_. ](?P<variant>[A-Za-z0-9][A-Za-z0-9_-]*))?"
+)
+# The stamp arXiv prints down the left margin of page 1: "arXiv:1706.03762v7 [cs.CL] 2 Aug 2023".
+_STAMP_RE = re.compile(r"arXiv\s*:\s*(?P<id>\S+?)(?:v\d+)?\s*\[[a-zA-Z.\-]+\]")
+# The title sits near the top of page 1; further down the page cites other papers.
+_TITLE_ZONE_CHARS = 1200
+
+
+class OfflineError(IngestError):
+    """arXiv could not be reached at all; ``missing`` lists the ids still needed."""
+
+    def __init__(self, missing: Sequence[str], cache_dir: Path):
+        self.missing = tuple(missing)
+        super().__init__(
+            f"arXiv is unreachable (offline?): {len(self.missing)} papers missing: "
+            f"{', '.join(self.missing)}. Put their PDFs (named <arxiv id>.pdf) in {cache_dir} "
+            "or pass --papers-dir DIR."
+        )
+
+
+class FetchFailed(IngestError):
+    """One paper could not be fetched (HTTP error, not a PDF, not the cited paper)."""
+
+
+# --- naming --------------------------------------------------------------------------
+
+def paper_filename(arxiv_id: str) -> str:
+    """The file name a paper is cached under: ``1706.03762.pdf``, ``cs_0501001.pdf``."""
+    return arxiv_id.replace("/", "_") + ".pdf"
+
+
+def parse_paper_filename(name: str) -> tuple[str | None, str | None]:
+    """(arxiv id, variant) that a PDF's file name carries, or (None, None).
+
+    ``1706.03762v7.pdf`` -> ("1706.03762", None); ``2303.18223-zh.pdf`` ->
+    ("2303.18223", "zh"); ``cs_0501001.pdf`` -> ("cs/0501001", None).
+    """
+    stem = name[:-4] if name.lower().endswith(".pdf") else name
+    match = _FILENAME_RE.fullmatch(stem)
+    if not match:
+        return None, None
+    arxiv_id = match.group("id").replace("_", "/")
+    if not is_valid_arxiv_id(arxiv_id):
+        return None, None
+    variant = match.group("variant")
+    return arxiv_id, variant.lower() if variant else None
+
+
+def local_papers(dirs: Sequence[Path]) -> dict[str, Path]:
+    """arXiv id -> first PDF named by that id (variants such as ``-zh`` excluded) in ``dirs``."""
+    found: dict[str, Path] = {}
+    for directory in dirs:
+        for path in _pdfs_in(directory):
+            arxiv_id, variant = parse_paper_filename(path.name)
+            if arxiv_id and variant is None:
+                found.setdefault(arxiv_id, path)
+    return found
+
+
+def _pdfs_in(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() == ".pdf")
+
+
+# --- first pages ---------------------------------------------------------------------
+
+def detect_lang(text: str) -> str:
+    """"zh" when CJK characters make up a fifth of the letters in ``text``, else "en"."""
+    sample = text[:20000]
+    cjk = len(re.findall(r"[\u3400-\u9fff]", sample))
+    latin = len(re.findall(r"[A-Za-z]", sample))
+    return "zh" if cjk and cjk >= 0.2 * (cjk + latin) else "en"
+
+
+def looks_readable(text: str) -> bool:
+    """Whether extracted text is mostly real characters (fonts without a Unicode map
+    make pypdf return code points from unrelated scripts)."""
+    visible = re.sub(r"\s", "", text)
+    if len(visible) < 20:
+        return False
+    ok = re.findall(r"[\x21-\x7e\u00a0-\u024f\u2000-\u206f\u3000-\u303f\u3400-\u9fff\uff00-\uffef∗†‡§¶•–—]", visible)
+    return len(ok) >= 0.9 * len(visible)
+
+
+def stamped_arxiv_id(first_page: str) -> str | None:
+    """The id in an arXiv stamp (``arXiv:1706.03762v7 [cs.CL] 2 Aug 2023``) on page 1."""
+    for match in _STAMP_RE.finditer(first_page):
+        if is_valid_arxiv_id(match.group("id")):
+            return match.group("id")
+    return None
+
+
+def match_reference(first_page: str, references: Sequence[PaperRef]) -> PaperRef | None:
+    """The reference whose title heads ``first_page``; the longest title wins."""
+    zone = first_page[:_TITLE_ZONE_CHARS]
+    matches = [ref for ref in references if ref.title and title_in_text(ref.title, zone)]
+    return max(matches, key=lambda ref: len(ref.title or ""), default=None)
+
+
+def first_page_title(path: Path, first_page: str) -> str | None:
+    """The title printed on page 1: the largest type (via pypdf), else the first title-like line.
+
+    The large-type text is only believed when it also occurs in ``first_page`` (the
+    loader's text), which rules out pypdf's output for fonts it cannot decode.
+    """
+    title = _largest_text_on_first_page(path)
+    if title and title_in_text(title, first_page, fuzzy=1.0):
+        return _tidy(title)
+    for line in first_page.splitlines()[:30]:
+        if _title_line(line.strip()):
+            return _tidy(line)
+    return None
+
+
+def _tidy(title: str) -> str:
+    # NFKC turns the ligatures of PDF fonts ("Efﬁcient") into letters.
+    return " ".join(unicodedata.normalize("NFKC", title).split())
+
+
+def _largest_text_on_first_page(path: Path) -> str | None:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    pieces: list[tuple[float, str]] = []
+
+    def visit(text: str, cm: list, tm: list, _font: object, size: float) -> None:
+        # Rendered height = font size scaled by the text and transformation matrices.
+        scale = abs(tm[3] * cm[3] + tm[2] * cm[1]) or abs(tm[0] * cm[0]) or 1.0
+        pieces.append((round(size * scale, 1), text))
+
+    try:
+        PdfReader(path).pages[0].extract_text(visitor_text=visit)
+    except (PyPdfError, OSError, ValueError, KeyError, IndexError) as error:
+        log.debug("no font sizes from %s: %s", path, error)
+        return None
+    sized = [(size, text) for size, text in pieces if len(re.findall(r"[^\W\d_]", text)) >= 3
+             and not _STAMP_RE.search(text)]
+    if not sized:
+        return None
+    largest = max(size for size, _text in sized)
+    title = " ".join(" ".join(text.split()) for size, text in pieces if size == largest and text.strip())
+    title = " ".join(title.split())
+    return title if 4 <= len(title) <= 300 else None
+
+
+_NOT_TITLE_RE = re.compile(r"(?i)copyright|licen[cs]e|permission|attribution|版权|©|arxiv\s*:|^\d+$|@|https?://")
+
+
+def _title_line(line: str) -> bool:
+    letters = re.findall(r"[^\W\d_]", line)
+    return (
+        len(letters) >= 4
+        and len(line) <= 150
+        and not _NOT_TITLE_RE.search(line)
+        and not re.search(r"[。.;;,,]$", line)
+    )
+
+
+def plausible_metadata_title(title: str | None, stem: str, first_page: str) -> str | None:
+    """The PDF's metadata title when it is a real title (not ``figure.eps`` or
+    ``Microsoft Word - x.docx``) and, when page 1 is readable, printed on it."""
+    if not title:
+        return None
+    title = _tidy(title)
+    if (
+        len(title) < 4
+        or re.search(r"\.[A-Za-z]{2,4}$", title)
+        or re.match(r"(?i)(microsoft \w+ - |untitled)", title)
+        or title == stem
+    ):
+        return None
+    if looks_readable(first_page) and not title_in_text(title, first_page):
+        return None
+    return title
+
+
+_AFFILIATION_RE = re.compile(
+    r"(?i)universit|institut|college|school|department|laborator|\blab\b|research|\binc\b|"
+    r"corporation|company|\bltd\b|center|centre|google|microsoft|openai|deepmind|facebook|meta ai|"
+    r"\bai\b|brain|academy|foundation|@|\{|https?://"
+)
+_NAME_RE = re.compile(r"[A-ZÀ-ÖØ-ÞŁ][\w'’.-]*(?: [A-ZÀ-ÖØ-ÞŁ][\w'’.-]*){1,3}")
+_MARKERS_RE = re.compile(r"[∗*†‡§¶♠♣♥♦⋆]+|\d+(?=\s|,|$)")
+
+
+def first_page_authors(first_page: str, title: str) -> tuple[str, ...]:
+    """Author names from page 1, or ``()`` when any part of the byline is unclear.
+
+    Two layouts are read: one block per author (name, affiliation lines, e-mail), and a
+    byline listing names separated by commas, "and" or footnote marks. Anything else
+    (names run together without separators, Chinese bylines) gives ``()``.
+    """
+    lines = [line.strip() for line in first_page.splitlines()]
+    start = _line_after_title(lines, title)
+    if start is None:
+        return ()
+    end = next((i for i in range(start, len(lines)) if re.match(r"(?i)abstract\b|摘要", lines[i])), None)
+    if end is None or end - start > 40:
+        return ()
+    byline = [line for line in lines[start:end] if line]
+    emails = [i for i, line in enumerate(byline) if "@" in line]
+    if len(emails) >= 2:
+        # One block per author: the name is the block's first line, after the previous e-mail.
+        firsts = [0] + [i + 1 for i in emails[:-1]]
+        names = [_MARKERS_RE.sub(" ", byline[i]).strip() for i in firsts]
+    else:
+        kept = [line for line in byline if not _AFFILIATION_RE.search(line)]
+        joined = " ".join(kept)
+        names = [part.strip() for part in re.split(r",|\band\b|[∗*†‡§¶♠♣♥♦⋆]+|\s\d+(?=\s|,|$)", joined)]
+    names = [" ".join(name.split()) for name in names if name and name.strip()]
+    if not names or not all(_NAME_RE.fullmatch(name) and not _AFFILIATION_RE.search(name) for name in names):
+        return ()
+    return tuple(names)
+
+
+def _line_after_title(lines: Sequence[str], title: str) -> int | None:
+    wanted = _compact(title)
+    for first in range(min(len(lines), 30)):
+        joined = ""
+        for last in range(first, min(len(lines), first + 4)):
+            joined += _compact(lines[last])
+            if wanted and wanted in joined and joined.startswith(wanted[:8]):
+                return last + 1
+    return None
+
+
+def _compact(text: str) -> str:
+    return "".join(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).casefold()))
+
+
+# --- loading -------------------------------------------------------------------------
+
+def load_papers(
+    dirs: Sequence[Path], references: Sequence[PaperRef] = (), *, progress: bool = False
+) -> LoadResult:
+    """Load the PDFs directly inside ``dirs`` (in order) as ``kind="paper"`` documents.
+
+    Each PDF is identified by the arXiv id in its file name, else by the arXiv stamp on
+    page 1, else by a cited title heading page 1; an unidentified PDF is still loaded,
+    with an id from its file name and no arXiv link. A second copy of the same paper
+    (same bytes, or same id and variant) is skipped; so is an unreadable PDF.
+    """
+    from tqdm import tqdm
+
+    from ingest.corpus import make_document
+    from ingest.loaders import UnreadableFile, load_file
+
+    by_id = {ref.arxiv_id: ref for ref in references}
+    paths = [path for directory in dirs for path in _pdfs_in(Path(directory))]
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    seen_hashes: dict[str, str] = {}
+    seen_ids: dict[str, str] = {}
+    for path in tqdm(paths, desc="loading papers", unit="pdf", disable=not progress):
+        try:
+            raw = load_file(path)
+        except UnreadableFile as error:
+            skipped.append(SkippedFile(str(path), str(error)))
+            continue
+        if raw.sha256 in seen_hashes:
+            skipped.append(SkippedFile(str(path), f"same file as {seen_hashes[raw.sha256]}"))
+            continue
+        first_page = raw.pages[0] if raw.pages else ""
+        arxiv_id, variant = parse_paper_filename(path.name)
+        if arxiv_id is None:
+            arxiv_id = stamped_arxiv_id(first_page[:_TITLE_ZONE_CHARS * 2])
+        if arxiv_id is None and (ref := match_reference(first_page, references)):
+            arxiv_id = ref.arxiv_id
+        doc_id = _doc_id(arxiv_id, variant, path)
+        if doc_id in seen_ids:
+            skipped.append(SkippedFile(str(path), f"another copy of {doc_id} ({seen_ids[doc_id]})"))
+            continue
+        text = "\n".join(raw.pages)
+        lang = detect_lang(text)
+        title = _title(path, raw.title, first_page, by_id.get(arxiv_id or ""), lang)
+        document = make_document(
+            raw,
+            doc_id=doc_id,
+            title=title,
+            source=str(path),
+            lang=lang,
+            kind="paper",
+            url=ARXIV_ABS_URL + arxiv_id if arxiv_id else None,
+            arxiv_id=arxiv_id,
+            authors=first_page_authors(first_page, title),
+            origin=path.name,
+        )
+        log.info("paper %s from %s: %s", doc_id, path.name, title)
+        seen_hashes[raw.sha256] = str(path)
+        seen_ids[doc_id] = str(path)
+        documents.append(document)
+    return LoadResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+def _doc_id(arxiv_id: str | None, variant: str | None, path: Path) -> str:
+    if arxiv_id:
+        return "arxiv-" + arxiv_id.replace("/", "-") + (f"-{variant}" if variant else "")
+    slug = "-".join(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", path.stem).casefold()))
+    return f"paper-{slug or 'unnamed'}"
+
+
+def _title(path: Path, metadata: str | None, first_page: str, ref: PaperRef | None, lang: str) -> str:
+    printed = plausible_metadata_title(metadata, path.stem, first_page) or first_page_title(path, first_page)
+    if ref and ref.title:
+        # A translation (the Chinese survey) is shown under its own title, with the cited one.
+        if printed and detect_lang(printed) != detect_lang(ref.title) and detect_lang(printed) == lang:
+            return f"{printed} ({ref.title})"
+        return ref.title
+    return printed or path.stem
+
+
+# --- fetching ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FetchReport:
+    """What ``fetch_papers`` did: ids fetched, ids already on disk, and ids that failed, with why."""
+
+    fetched: tuple[str, ...] = ()
+    present: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        text = f"papers: {len(self.fetched)} fetched, {len(self.present)} already present"
+        if self.failed:
+            text += f", {len(self.failed)} failed: " + "; ".join(f"{i} ({why})" for i, why in self.failed)
+        return text
+
+
+class _Unreachable(Exception):
+    """A connection-level failure (DNS, refused, reset, timeout): no HTTP answer came."""
+
+
+class _Retryable(Exception):
+    """A failure worth another try (5xx, 429, a transfer cut short); ``delay`` from Retry-After."""
+
+    def __init__(self, message: str, delay: float = 0.0):
+        super().__init__(message)
+        self.delay = delay
+
+
+class _RateLimiter:
+    """Spaces request starts at least ``interval`` seconds apart (arXiv asks for 3 s)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self.last: float | None = None
+
+    def wait(self, at_least: float = 0.0) -> None:
+        if self.last is not None:
+            pause = self.last + max(self.interval, at_least) - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        self.last = time.monotonic()
+
+
+def fetch_papers(
+    refs: Sequence[PaperRef],
+    cache_dir: Path,
+    *,
+    base_url: str = ARXIV_PDF_URL,
+    min_interval_s: float = 3.0,
+    retries: int = 3,
+    timeout_s: float = 30,
+    user_agent: str = USER_AGENT,
+    also_in: Sequence[Path] = (),
+    progress: bool = False,
+) -> FetchReport:
+    """Download into ``cache_dir`` each cited paper that neither it nor ``also_in`` holds.
+
+    Requests ``<base_url><arxiv id>`` (``base_url`` is for tests' local servers), one
+    start every ``min_interval_s`` seconds, retrying 5xx/429/cut-short transfers up to
+    ``retries`` times with exponential backoff and resuming partial ``.part`` files with
+    a Range request. A download is kept only if it is a PDF whose page 1 shows the cited
+    title (or, for untitled references, the paper's arXiv stamp). If the very first
+    request gets no answer at all, raises :class:`OfflineError` at once; every other
+    failure is reported in the returned :class:`FetchReport`.
+    """
+    from tqdm import tqdm
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    on_disk = local_papers([cache_dir, *map(Path, also_in)])
+    wanted = list({ref.arxiv_id: ref for ref in refs}.values())
+    present = tuple(ref.arxiv_id for ref in wanted if ref.arxiv_id in on_disk)
+    missing = [ref for ref in wanted if ref.arxiv_id not in on_disk]
+    fetcher = _Fetcher(base_url, min_interval_s, retries, timeout_s, user_agent)
+    fetched: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for position, ref in enumerate(tqdm(missing, desc="fetching papers", unit="paper", disable=not progress)):
+        try:
+            fetcher.fetch(ref, cache_dir)
+        except _Unreachable as error:
+            if not fetcher.answered:
+                log.debug("first request failed: %s", error)
+                raise OfflineError([r.arxiv_id for r in missing[position:]], cache_dir) from error
+            failed.append((ref.arxiv_id, str(error)))
+        except FetchFailed as error:
+            failed.append((ref.arxiv_id, str(error)))
+        else:
+            fetched.append(ref.arxiv_id)
+            log.info("fetched %s into %s", ref.arxiv_id, cache_dir)
+    return FetchReport(fetched=tuple(fetched), present=present, failed=tuple(failed))
+
+
+class _Fetcher:
+    """Downloads one paper at a time; remembers whether the server ever answered."""
+
+    def __init__(self, base_url: str, interval: float, retries: int, timeout_s: float, user_agent: str):
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.limiter = _RateLimiter(interval)
+        self.interval = interval
+        self.retries = retries
+        self.timeout_s = timeout_s
+        self.user_agent = user_agent
+        self.answered = False
+
+    def fetch(self, ref: PaperRef, cache_dir: Path) -> Path:
+        target = cache_dir / paper_filename(ref.arxiv_id)
+        part = target.with_name(target.name + ".part")
+        url = self.base_url + ref.arxiv_id
+        backoff = 0.0
+        for attempt in range(self.retries + 1):
+            self.limiter.wait(backoff)
+            try:
+                self._transfer(url, part)
+                break
+            except _Retryable as error:
+                if attempt == self.retries:
+                    raise FetchFailed(f"{error} (gave up after {attempt + 1} tries)") from error
+                backoff = max(error.delay, self.interval * 2 ** (attempt + 1))
+                log.warning("%s: %s; retrying in %.0f s", ref.arxiv_id, error, backoff)
+        try:
+            verify_paper_pdf(part, ref)
+        except FetchFailed:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, target)
+        return target
+
+    def _transfer(self, url: str, part: Path) -> None:
+        """GET ``url`` into ``part``, continuing a partial file with a Range request."""
+        have = part.stat().st_size if part.exists() else 0
+        headers = {"User-Agent": self.user_agent}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                self.answered = True
+                resumed = have > 0 and response.status == 206
+                expected = _expected_size(response, have if resumed else 0)
+                with open(part, "ab" if resumed else "wb") as out:
+                    while chunk := response.read(1 << 16):
+                        out.write(chunk)
+        except urllib.error.HTTPError as error:
+            self.answered = True
+            if error.code == 416:
+                # The partial file does not fit what the server has: start over.
+                part.unlink(missing_ok=True)
+                raise _Retryable("HTTP 416: partial download discarded") from error
+            if error.code == 429 or error.code >= 500:
+                raise _Retryable(f"HTTP {error.code} {error.reason}", _retry_after(error.headers)) from error
+            raise FetchFailed(f"HTTP {error.code} {error.reason} for {url}") from error
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            if not self.answered:
+                raise _Unreachable(f"{url}: {getattr(error, 'reason', error)}") from error
+            raise _Retryable(f"connection failed: {getattr(error, 'reason', error)}") from error
+        except (http.client.HTTPException, OSError) as error:
+            raise _Retryable(f"transfer failed: {error}") from error
+        size = part.stat().st_size
+        if expected is not None and size < expected:
+            # The connection closed early; keep the part so the next try resumes it.
+            raise _Retryable(f"transfer cut short at {size} of {expected} bytes")
+
+
+def _expected_size(response: http.client.HTTPResponse, offset: int) -> int | None:
+    length = response.headers.get("Content-Length")
+    return offset + int(length) if length and length.isdigit() else None
+
+
+def _retry_after(headers: object) -> float:
+    value = headers.get("Retry-After") if headers is not None else None  # type: ignore[union-attr]
+    if not value:
+        return 0.0
+    if value.strip().isdigit():
+        return min(float(value), 120.0)
+    try:
+        return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0), 120.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def verify_paper_pdf(path: Path, ref: PaperRef) -> None:
+    """Raise :class:`FetchFailed` unless ``path`` is a PDF whose page 1 is ``ref``'s paper.
+
+    Page 1 must show the cited title (normalised, fuzzy), or, when the citation gave no
+    title, carry the paper's arXiv id.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(len(PDF_MAGIC))
+    if head != PDF_MAGIC:
+        raise FetchFailed(f"not a PDF (starts with {head!r})")
+    first_page = _first_page_text(path)
+    if ref.title:
+        if not title_in_text(ref.title, first_page):
+            raise FetchFailed(f"wrong paper: page 1 does not show the title {ref.title!r}")
+    elif ref.arxiv_id not in find_arxiv_ids(first_page):
+        raise FetchFailed(f"wrong paper: page 1 does not carry arXiv:{ref.arxiv_id}")
+
+
+def _first_page_text(path: Path) -> str:
+    """Page 1's text via pypdf, or pdfminer.six when pypdf's text is not readable."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        text = reader.pages[0].extract_text() if reader.pages else ""
+    except (PyPdfError, OSError, ValueError, KeyError, IndexError) as error:
+        raise FetchFailed(f"not a readable PDF: {error}") from error
+    if looks_readable(text):
+        return text
+    from pdfminer.high_level import extract_text
+    from pdfminer.pdfparser import PDFSyntaxError
+
+    try:
+        return extract_text(str(path), page_numbers=[0], maxpages=1)
+    except (PDFSyntaxError, OSError, ValueError, KeyError) as error:
+        raise FetchFailed(f"not a readable PDF: {error}") from error
+
+
+# --- status --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PaperStatus:
+    """One row of ``rag papers list``: a cited paper and whether it is indexed,
+    ``cached`` (a PDF is on disk but not in the index) or ``missing``."""
+
+    arxiv_id: str
+    title: str | None
+    cited_by: tuple[str, ...]
+    status: str
+    path: str | None = None
+
+
+def paper_status(
+    refs: Sequence[PaperRef],
+    cache_dir: Path,
+    papers_dirs: Sequence[Path],
+    indexed_ids: Collection[str],
+) -> list[PaperStatus]:
+    """Status rows for ``refs`` in their order: "indexed", "cached" or "missing"."""
+    on_disk = local_papers([Path(cache_dir), *map(Path, papers_dirs)])
+    rows = []
+    for ref in refs:
+        path = on_disk.get(ref.arxiv_id)
+        status = "indexed" if ref.arxiv_id in indexed_ids else "cached" if path else "missing"
+        rows.append(PaperStatus(ref.arxiv_id, ref.title, ref.cited_by, status, str(path) if path else None))
+    return rows
