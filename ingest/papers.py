@@ -117,18 +117,26 @@ def detect_lang(text: str) -> str:
     return "zh" if cjk and cjk >= 0.2 * (cjk + latin) else "en"
 
 
-def looks_readable(text: str) -> bool:
+# Latin, Greek, punctuation, math, CJK, full-width forms and ligatures.
+_READABLE_CHAR_RE = re.compile(
+    r"[\x21-\x7e\u00a0-\u024f\u0370-\u03ff\u2000-\u22ff\u3000-\u303f\u3400-\u9fff\uff00-\uffef\ufb00-\ufb06]"
+)
+
+
+def looks_readable(text: str, *, min_chars: int = 20) -> bool:
     """Whether extracted text is mostly real characters (fonts without a Unicode map
     make pypdf return code points from unrelated scripts)."""
     visible = re.sub(r"\s", "", text)
-    if len(visible) < 20:
+    if len(visible) < min_chars:
         return False
-    ok = re.findall(r"[\x21-\x7e\u00a0-\u024f\u2000-\u206f\u3000-\u303f\u3400-\u9fff\uff00-\uffef∗†‡§¶•–—]", visible)
-    return len(ok) >= 0.9 * len(visible)
+    return len(_READABLE_CHAR_RE.findall(visible)) >= 0.9 * len(visible)
 
 
 def stamped_arxiv_id(first_page: str) -> str | None:
-    """The id in an arXiv stamp (``arXiv:1706.03762v7 [cs.CL] 2 Aug 2023``) on page 1."""
+    """The id in an arXiv stamp (``arXiv:1706.03762v7 [cs.CL] 2 Aug 2023``) on page 1.
+
+    The whole page is searched: extractors put the margin stamp first or last.
+    """
     for match in _STAMP_RE.finditer(first_page):
         if is_valid_arxiv_id(match.group("id")):
             return match.group("id")
@@ -149,7 +157,7 @@ def first_page_title(path: Path, first_page: str) -> str | None:
     loader's text), which rules out pypdf's output for fonts it cannot decode.
     """
     title = _largest_text_on_first_page(path)
-    if title and title_in_text(title, first_page, fuzzy=1.0):
+    if title and looks_readable(title, min_chars=1) and title_in_text(title, first_page, fuzzy=1.0):
         return _tidy(title)
     for line in first_page.splitlines()[:30]:
         if _title_line(line.strip()):
@@ -185,6 +193,9 @@ def _largest_text_on_first_page(path: Path) -> str | None:
     largest = max(size for size, _text in sized)
     title = " ".join(" ".join(text.split()) for size, text in pieces if size == largest and text.strip())
     title = " ".join(title.split())
+    # Large type that is most of the page is body text, not a title.
+    if sum(len(text) for size, text in sized if size < largest) < len(title):
+        return None
     return title if 4 <= len(title) <= 300 else None
 
 
@@ -308,7 +319,7 @@ def load_papers(
         first_page = raw.pages[0] if raw.pages else ""
         arxiv_id, variant = parse_paper_filename(path.name)
         if arxiv_id is None:
-            arxiv_id = stamped_arxiv_id(first_page[:_TITLE_ZONE_CHARS * 2])
+            arxiv_id = stamped_arxiv_id(first_page)
         if arxiv_id is None and (ref := match_reference(first_page, references)):
             arxiv_id = ref.arxiv_id
         doc_id = _doc_id(arxiv_id, variant, path)
@@ -345,13 +356,15 @@ def _doc_id(arxiv_id: str | None, variant: str | None, path: Path) -> str:
 
 
 def _title(path: Path, metadata: str | None, first_page: str, ref: PaperRef | None, lang: str) -> str:
-    printed = plausible_metadata_title(metadata, path.stem, first_page) or first_page_title(path, first_page)
+    def printed() -> str | None:
+        return plausible_metadata_title(metadata, path.stem, first_page) or first_page_title(path, first_page)
+
     if ref and ref.title:
         # A translation (the Chinese survey) is shown under its own title, with the cited one.
-        if printed and detect_lang(printed) != detect_lang(ref.title) and detect_lang(printed) == lang:
-            return f"{printed} ({ref.title})"
+        if detect_lang(ref.title) != lang and (own := printed()) and detect_lang(own) == lang:
+            return f"{own} ({ref.title})"
         return ref.title
-    return printed or path.stem
+    return printed() or path.stem
 
 
 # --- fetching ------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def make_pdf(lines: list[str], *, title: str | None = None) -> bytes:
 def paper_pdf(title: str, arxiv_id: str | None = None) -> bytes:
     lines = [title, "Ada Lovelace, Alan Turing", "Abstract", "We study things at some length. " * 2]
     if arxiv_id:
-        lines.insert(0, f"arXiv:{arxiv_id}v2 [cs.CL] 1 Jan 2021")
+        lines.append(f"arXiv:{arxiv_id}v2 [cs.CL] 1 Jan 2021")
     return make_pdf(lines)
 
 
