@@ -1,0 +1,282 @@
+"""Splitting documents into retrievable chunks.
+
+Owns where chunks start and end. A chunk is a run of whole sentences (Chinese 。!?;,
+English ". ", "! ", "? " and line breaks end a sentence) of at most ``settings.size``
+characters, repeating about ``settings.overlap`` characters from the end of the chunk
+before it. Chunks never cross a page, never start or end with whitespace, and
+``doc.text[chunk.start:chunk.end] == chunk.text`` always holds. A sentence longer than
+``size`` is cut at a clause break (,,、:; or a space) or, failing that, at ``size``.
+Each chunk carries the section heading in force where it starts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+
+from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, Page
+
+logger = logging.getLogger(__name__)
+
+# Sentence ends. CJK full stops end a sentence wherever they are; after NFKC the CJK
+# ?!; are ASCII, and since Chinese puts no space after them they end a sentence too. An
+# English full stop needs whitespace after it ("3.5", "e.g.x" and URLs do not split).
+# Closing quotes and brackets stay with their sentence.
+_SENTENCE_END = re.compile(r"(?:[。!?;!?;…]+|\.(?=\s))[\"'”’」』)\]]*|\n")
+# A sentence end followed by a blank line or a CJK/ASCII stop is "strong"; a single line
+# break may be a hard wrap in the middle of a sentence (PDF text), so it is "weak".
+_CLAUSE_BREAK = re.compile(r"[,,、::;;]|\s")
+# Below this share of the size a chunk is not ended at a weak break if a strong one exists.
+_PREFER_STRONG_FROM = 0.6
+
+_BULLET = re.compile(r"^[•·▪◦●○■□\-*+>]\s*")
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
+_NUMBERED_HEADING = re.compile(
+    r"^(?:第[一二三四五六七八九十百零\d]+[章节篇部分]|[一二三四五六七八九十]+[、.]|"
+    r"\d{1,2}(?:\.\d{1,2}){0,3}[.、)]?)\s*(\S.*)$"
+)
+_SENTENCE_PUNCT = re.compile(r"[。!?;,,;!?]|\.\s|\.$|[::]$")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_PDF_EXTRACTORS = ("pypdf", "pdfminer")
+
+
+class ChunkingError(IngestError):
+    """Chunker settings that cannot produce chunks."""
+
+
+def chunk_document(doc: Document, settings: ChunkerSettings) -> list[Chunk]:
+    """Split ``doc`` into chunks of at most ``settings.size`` characters.
+
+    Chunks follow sentence boundaries, overlap by about ``settings.overlap`` characters
+    (whole sentences where they fit, else from a clause break), never cross one of
+    ``doc.pages`` (a document without pages is one page numbered ``None``), and carry the
+    document's title, url, arxiv_id and lang plus the section heading where they start.
+    """
+    if settings.size < 1 or not 0 <= settings.overlap < settings.size:
+        raise ChunkingError(
+            f"chunk size must be >= 1 and 0 <= overlap < size (got size={settings.size}, "
+            f"overlap={settings.overlap})"
+        )
+    pages = doc.pages or (Page(number=None, start=0, end=len(doc.text)),)
+    headings = find_headings(doc.text, pdf=doc.extractor in _PDF_EXTRACTORS)
+    heading_starts = [start for start, _ in headings]
+    chunks: list[Chunk] = []
+    for page in pages:
+        for start, end in chunk_spans(doc.text, page.start, page.end, settings.size, settings.overlap):
+            found = bisect.bisect_right(heading_starts, start) - 1
+            chunks.append(
+                Chunk(
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    text=doc.text[start:end],
+                    start=start,
+                    end=end,
+                    page=page.number,
+                    section=headings[found][1] if found >= 0 else None,
+                    url=doc.url,
+                    arxiv_id=doc.arxiv_id,
+                    lang=doc.lang,
+                )
+            )
+    return chunks
+
+
+def chunk_spans(text: str, start: int, end: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, end) offsets of the chunks of ``text[start:end]``; see the module docstring.
+
+    Every span is trimmed of whitespace, at most ``size`` long, and starts after the
+    previous span's start and no later than its end, so consecutive spans overlap by at
+    most ``overlap`` characters and together cover every non-whitespace character.
+    """
+    breaks, strong = _sentence_breaks(text, start, end, size)
+    spans: list[tuple[int, int]] = []
+    pos = _skip_space(text, start, end)
+    stop = pos
+    while pos < end:
+        stop = _chunk_end(text, pos, stop, end, size, breaks, strong)
+        spans.append(_trim(text, pos, stop))
+        if _skip_space(text, stop, end) >= end:
+            break
+        pos = _skip_space(text, _next_start(text, pos, stop, end, size, overlap, breaks), end)
+    return spans
+
+
+def _sentence_breaks(text: str, start: int, end: int, size: int) -> tuple[list[int], set[int]]:
+    """Sorted offsets where a chunk may end, and the subset that ends a sentence for sure."""
+    breaks: list[int] = []
+    strong: set[int] = set()
+    previous = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        cut = match.end()
+        if match.group() == "\n":
+            # A blank line, or a line ending in punctuation, is a paragraph or sentence end.
+            if text.startswith("\n", cut) or (cut - 2 >= start and text[cut - 2] in "。!?;.!?;:"):
+                strong.add(cut)
+        else:
+            strong.add(cut)
+        breaks.extend(_hard_breaks(text, previous, cut, size))
+        breaks.append(cut)
+        previous = cut
+    breaks.extend(_hard_breaks(text, previous, end, size))
+    breaks.append(end)
+    strong.add(end)
+    return sorted(set(breaks)), strong
+
+
+def _hard_breaks(text: str, start: int, end: int, size: int) -> list[int]:
+    """Cut points inside one sentence longer than ``size``: at the last clause break of
+    each window when it lies in the window's second half, else at the window's end."""
+    cuts: list[int] = []
+    pos = start
+    while end - pos > size:
+        window_end = pos + size
+        cut = window_end
+        for index in range(window_end - 1, pos + size // 2, -1):
+            if _CLAUSE_BREAK.match(text, index):
+                cut = index + 1
+                break
+        cuts.append(cut)
+        pos = cut
+    return cuts
+
+
+def _chunk_end(
+    text: str, pos: int, previous_end: int, end: int, size: int, breaks: list[int], strong: set[int]
+) -> int:
+    """The furthest break after ``previous_end`` whose chunk from ``pos`` fits in ``size``,
+    preferring a sentence end to a bare line break when one lies in the last part of the
+    window."""
+    first = bisect.bisect_right(breaks, max(pos, previous_end))
+    fitting = []
+    for candidate in breaks[first:]:
+        if candidate - pos > size and _trimmed_len(text, pos, candidate) > size:
+            break
+        if _trimmed_len(text, pos, candidate) <= size:
+            fitting.append(candidate)
+    if not fitting:
+        # Only whitespace is left before the next break, or the window starts inside a
+        # long sentence whose hard break lies beyond it: cut at the size limit.
+        return min(end, pos + size)
+    for candidate in reversed(fitting):
+        if candidate in strong and candidate - pos >= size * _PREFER_STRONG_FROM:
+            return candidate
+    return fitting[-1]
+
+
+def _next_start(
+    text: str, pos: int, stop: int, end: int, size: int, overlap: int, breaks: list[int]
+) -> int:
+    """Where the chunk after ``text[pos:stop]`` starts: the earliest sentence break in the
+    last ``overlap`` characters (so the overlap is whole sentences) such that the next
+    sentence still fits after it; else a clause break; else ``stop``."""
+    if overlap <= 0:
+        return stop
+    after = bisect.bisect_right(breaks, stop)
+    following = breaks[after] if after < len(breaks) else end
+    # The next chunk must reach past ``stop`` to the end of the next sentence.
+    budget = min(overlap, size - (_trim(text, stop, following)[1] - stop))
+    if budget <= 0:
+        return stop
+    lowest = max(pos + 1, stop - budget)
+    for candidate in breaks[bisect.bisect_left(breaks, lowest) : bisect.bisect_left(breaks, stop)]:
+        if text[candidate:stop].strip():
+            return candidate
+    # The last sentence is longer than the overlap: start after a clause break inside it.
+    for index in range(lowest, stop):
+        if _CLAUSE_BREAK.match(text, index - 1) and text[index:stop].strip():
+            return index
+    return stop
+
+
+def _skip_space(text: str, pos: int, end: int) -> int:
+    while pos < end and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    start = _skip_space(text, start, end)
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _trimmed_len(text: str, start: int, end: int) -> int:
+    trimmed_start, trimmed_end = _trim(text, start, end)
+    return trimmed_end - trimmed_start
+
+
+# --- section headings ------------------------------------------------------------------
+
+
+def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
+    """(line start offset, heading text) for every line of ``text`` that looks like a heading.
+
+    Markdown ``#`` headings and numbered headings ("1、INTRODUCTION", "2.1 Background",
+    "第三章 训练") always count. A short line without sentence punctuation counts too when
+    a longer line or another such line follows it. In PDF text (``pdf=True``) hard-wrapped
+    fragments look like such lines, so there a plain short line counts only after a blank
+    line or at the top of a page.
+    """
+    lines = [line.strip() for line in text.split("\n")]
+    starts = []
+    offset = 0
+    for line in text.split("\n"):
+        starts.append(offset + len(line) - len(line.lstrip()))
+        offset += len(line) + 1
+    # Index of the next non-blank line after each line.
+    following = [len(lines)] * len(lines)
+    upcoming = len(lines)
+    for index in range(len(lines) - 1, -1, -1):
+        following[index] = upcoming
+        if lines[index]:
+            upcoming = index
+    headings: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        heading = _heading_text(line)
+        if heading is None and _plain_heading(line):
+            previous = lines[index - 1] if index else ""
+            if pdf:
+                accepted = not previous
+            else:
+                # Lines of articles are paragraphs, so a short one is a heading when what
+                # follows is a paragraph (not shorter), a list or a subheading.
+                after = lines[following[index]] if following[index] < len(lines) else ""
+                accepted = after != "" and (
+                    len(after) >= len(line) or _BULLET.match(after) is not None or _plain_heading(after)
+                )
+            heading = line if accepted else None
+        if heading is not None:
+            headings.append((starts[index], heading))
+    return headings
+
+
+def _heading_text(line: str) -> str | None:
+    """The heading in a markdown or numbered heading line, else ``None``."""
+    markdown = _MARKDOWN_HEADING.match(line)
+    if markdown:
+        return markdown.group(1)
+    numbered = _NUMBERED_HEADING.match(line)
+    if not numbered or len(line) > 60:
+        return None
+    body = numbered.group(1)
+    # "1.3B 6B 175B" (a figure axis) is not a heading: the body must start with a word.
+    if not re.match(r"[A-Za-z]{2}|[\u3400-\u9fff]", body) or _SENTENCE_PUNCT.search(body):
+        return None
+    if len(body.split()) > 10:
+        return None
+    return line
+
+
+def _plain_heading(line: str) -> bool:
+    # A question can be a heading ("什么是 LLM?"), so one final question mark is allowed.
+    body = line[:-1] if line.endswith("?") else line
+    if not body or _BULLET.match(body) or _SENTENCE_PUNCT.search(body):
+        return False
+    # It needs words: "2023年3月" or "Table 3 12.5" is not a heading.
+    if len(re.findall(r"[A-Za-z\u3400-\u9fff]", body)) < len(body) / 2:
+        return False
+    if _CJK.search(body):
+        return len(body) <= 40
+    return len(body) <= 60 and len(body.split()) <= 8
