@@ -214,3 +214,26 @@ def _remove_wedged_runs(lines: Sequence[str], nonblank: list[int], removed: list
             for i in run:
                 removed[i] = True
         pos = end
+
+
+def remove_running_lines(pages: Sequence[str]) -> list[str]:
+    """Drop running headers/footers and page numbers from the cleaned pages of one PDF.
+
+    A line that recurs on at least half of the pages (and on three or more) is a running
+    header or footer (a copyright notice, a journal name); a line that is only the page's
+    own number is a page number. Documents of fewer than three pages are returned as is.
+    """
+    if len(pages) < 3:
+        return list(pages)
+    seen: dict[str, int] = {}
+    for page in pages:
+        for line in set(page.split("\n")):
+            if line:
+                seen[line] = seen.get(line, 0) + 1
+    threshold = max(3, (len(pages) + 1) // 2)
+    running = {line for line, count in seen.items() if count >= threshold}
+    result = []
+    for number, page in enumerate(pages, start=1):
+        kept = [line for line in page.split("\n") if line not in running and line != str(number)]
+        result.append(_BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip())
+    return result

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.clean import clean_text
+from ingest.clean import clean_text, remove_running_lines
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "articles"
 
@@ -149,3 +149,14 @@ def test_idempotent_on_any_text(text):
     assert clean_text(once) == once
     assert once == once.strip()
     assert "\n\n\n" not in once
+
+
+def test_running_headers_and_page_numbers_are_removed():
+    header = "本文所有文字、图片、表格版权为 RUC AI Box 所有,出版发表使用需求必须征得本文作者同意。"
+    pages = [f"{header}\n{n}\n正文第 {n} 页。\nTable {n}" for n in range(1, 5)]
+    assert remove_running_lines(pages) == [f"正文第 {n} 页。\nTable {n}" for n in range(1, 5)]
+
+
+def test_running_lines_need_three_pages():
+    pages = ["Header\n1\nText one.", "Header\n2\nText two."]
+    assert remove_running_lines(pages) == pages
