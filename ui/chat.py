@@ -110,23 +110,25 @@ def chat_step(
             )
     except (RagError, IngestError) as exc:
         log.info("question failed: %s", exc)
-        yield _error_update(partial, _one_line(str(exc)) or type(exc).__name__)
+        yield error_update(one_line(str(exc)) or type(exc).__name__, partial)
         return
     except Exception:  # noqa: BLE001 - the page must show a short error, not a traceback
         log.exception("unexpected error while answering %r", question)
-        yield _error_update(partial, "Something went wrong while answering; the details are in the server log.")
+        yield error_update("Something went wrong while answering; the details are in the server log.", partial)
         return
     log.error("assistant stream ended without an Answer for %r", question)
-    yield _error_update(partial, "The assistant stopped without finishing the answer; the details are in the server log.")
+    yield error_update("The assistant stopped without finishing the answer; the details are in the server log.", partial)
 
 
-def _error_update(partial: Sequence[str], message: str) -> ChatUpdate:
+def error_update(message: str, partial: Sequence[str] = ()) -> ChatUpdate:
+    """The final state for a failed question: what was written so far, then the message."""
     body = render_answer_text("".join(partial)) if partial else ""
     bubble = (body + "\n\n" if body else "") + _notice("rag-error", "⚠ " + message)
     return ChatUpdate(bubble, "", "error: " + message, final=True)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` with all whitespace runs (newlines included) collapsed to one space."""
     return " ".join(text.split())
 
 
@@ -135,6 +137,11 @@ def _one_line(text: str) -> str:
 
 _SEARCHING = '<span class="rag-notice rag-pending">🔎 searching the documents… / 正在检索文档…</span>'
 _TYPING = ' <span class="rag-notice rag-typing">▌</span>'
+
+
+# Placeholders of an unfinished answer ("searching…", the typing caret, and the app's
+# "loading the model…" bubble); our own markup, so never nested.
+_PLACEHOLDER = re.compile(r'\s*<span class="rag-notice rag-(?:pending|typing)">[^<]*</span>')
 
 
 def _notice(css_class: str, text: str) -> str:
@@ -174,9 +181,8 @@ def render_answer(answer: Answer) -> str:
     if answer.notice:
         parts.append(_notice("rag-info", answer.notice))
     if answer.refused:
+        # The assistant's own refusal sentence says the same as the notice; one is enough.
         parts.append(_notice("rag-refusal", "🚫 " + REFUSAL_NOTICE))
-        if answer.text.strip():
-            parts.append(render_answer_text(answer.text, known=()))
         parts.append('<span class="rag-notice rag-meta">The closest passages are listed under Sources.</span>')
         return "\n\n".join(parts)
     parts.append(render_answer_text(answer.text, known=(c.n for c in answer.citations)))
@@ -402,6 +408,25 @@ def history_from_messages(messages: Sequence[Any] | None) -> list[tuple[str, str
             answer_parts.append(plain_text(_content_text(content)))
     flush()
     return pairs
+
+
+def mark_stopped(messages: Sequence[Any]) -> list[Any]:
+    """Messages with an unfinished last answer (cut off by Stop) marked as stopped.
+
+    The "searching…"/typing placeholders are removed and a "stopped" notice added; a
+    finished last answer is left alone.
+    """
+    messages = list(messages)
+    if not messages:
+        return messages
+    role, content = _message_fields(messages[-1])
+    text = _content_text(content)
+    if role != "assistant" or not _PLACEHOLDER.search(text):
+        return messages
+    text = _PLACEHOLDER.sub("", text)
+    text = (text.rstrip() + "\n\n" if text.strip() else "") + _notice("rag-info", "⏹ stopped / 已停止")
+    messages[-1] = {"role": "assistant", "content": text}
+    return messages
 
 
 def messages_from_history(history: Sequence[tuple[str, str]]) -> list[dict[str, str]]:

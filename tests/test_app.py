@@ -1,0 +1,262 @@
+"""The web page: it builds, serves, loads the assistant in the background and queues questions.
+
+A scripted fake assistant stands in for the model; the server runs in-process on a free
+port and is closed in ``finally``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from ingest.documents import Chunk, IngestError
+from rag.types import Answer, Citation, Hit
+from ui.app import (
+    EXAMPLES,
+    LOADING_BUBBLE,
+    AssistantLoader,
+    UIError,
+    build_app,
+    launch,
+    make_responder,
+    parse_auth,
+    render_banner,
+    render_info,
+)
+
+gr = pytest.importorskip("gradio")
+
+TITLE = "GPT-3 论文"
+INFO = {
+    "model": {"backend": "scripted", "model": "fake-llm"},
+    "embedder": "fake-embedder",
+    "documents": 5,
+    "chunks": 321,
+    "built_at": "2026-01-01T00:00:00",
+}
+
+
+class FakeAssistant:
+    """Answers every question with one citation, streamed in a few deltas.
+
+    It records the largest number of answers it was ever asked to produce at once, so a
+    test can check that the page never runs two generations together.
+    """
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.calls: list[tuple[str, list, dict]] = []
+        self.running = 0
+        self.max_running = 0
+        self._lock = threading.Lock()
+
+    def info(self) -> dict:
+        return dict(INFO)
+
+    def stream(self, question: str, history=(), **options) -> Iterator[object]:
+        with self._lock:
+            self.calls.append((question, list(history), options))
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            text = f"Answer to {question} [1]"
+            for word in text.split(" "):
+                time.sleep(self.delay_s)  # gives a second request the chance to overlap
+                yield word + " "
+            chunk = Chunk(doc_id="gpt3", title=TITLE, text=f"Passage about {question}.", start=0, end=10, page=3)
+            hit = Hit(row=0, chunk=chunk, score=1.0)
+            yield Answer(question=question, text=text, refused=False, citations=(Citation(n=1, hit=hit),), retrieved=(hit,))
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def text_of(message: dict) -> str:
+    """A message's text: the API gives content as a list of {"type": "text", "text": ...}."""
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served():
+    """Start a page around a fake assistant; yields (url, assistant); always closes it."""
+    started = []
+
+    def start(assistant=None, **launch_kwargs):
+        assistant = assistant or FakeAssistant()
+        app = build_app(assistant)
+        started.append(app)
+        url = launch(app, "127.0.0.1", free_port(), block=False, quiet=True, **launch_kwargs)
+        return url, assistant
+
+    try:
+        yield start
+    finally:
+        for app in started:
+            app.close()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------- building
+
+
+def test_blocks_build_with_examples_settings_and_no_analytics():
+    import os
+
+    app = build_app(FakeAssistant())
+    assert isinstance(app, gr.Blocks)
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and app.analytics_enabled is False
+    config = app.get_config_file()
+    values = json.dumps([c.get("props", {}) for c in config["components"]], ensure_ascii=False)
+    for example in EXAMPLES:
+        assert example in values
+    assert "top-k" in values and "passage budget" in values
+    endpoints = {d.get("api_name") for d in config["dependencies"]}
+    assert "ask" in endpoints
+
+
+def test_generation_events_share_one_concurrency_slot():
+    app = build_app(FakeAssistant())
+    generation = [fn for fn in app.fns.values() if fn.concurrency_id == "generation"]
+    assert len(generation) >= 2 + len(EXAMPLES)  # submit, button, every example
+    assert all(fn.concurrency_limit == 1 for fn in generation)
+    assert app._queue.max_size and app._queue.max_size > 8
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_questions_wait_for_the_model_to_load_and_see_loading_state():
+    release = threading.Event()
+
+    def factory():
+        release.wait(30)
+        return FakeAssistant()
+
+    loader = AssistantLoader(factory).start()
+    assert "loading" in render_banner(loader.state())
+    respond = make_responder(loader, poll_s=0.01)
+    updates = respond("Who proposed Word2Vec?", [], 5, 800)
+    textbox, messages, sources, status = next(updates)
+    assert textbox == ""  # the question moved into the chat at once
+    assert messages[-2] == {"role": "user", "content": "Who proposed Word2Vec?"}
+    assert messages[-1]["content"] == LOADING_BUBBLE and "loading" in status
+    release.set()
+    *_, (textbox, messages, sources, status) = list(updates)
+    assert 'href="#src-1"' in messages[-1]["content"] and TITLE in sources
+    assert loader.state().ready and "fake-llm" in render_info(loader.state().info)
+
+
+def test_missing_index_shows_the_command_that_builds_it():
+    message = "no index at data/index: run `rag rebuild` to build it"
+
+    def factory():
+        raise IngestError(message)
+
+    loader = AssistantLoader(factory).start()
+    assert loader.wait(10)
+    assert loader.state().failed
+    assert "rag rebuild" in render_banner(loader.state())
+    *_, (_, messages, _, status) = list(make_responder(loader)("GPT-3 有多少参数?", [], None, None))
+    assert "rag rebuild" in messages[-1]["content"] and "rag-error" in messages[-1]["content"]
+    with pytest.raises(UIError):
+        loader.assistant
+
+
+def test_unexpected_load_failure_is_logged_and_summarised(caplog):
+    def factory():
+        raise RuntimeError("internal detail")
+
+    loader = AssistantLoader(factory).start()
+    loader.wait(10)
+    banner = render_banner(loader.state())
+    assert "server log" in banner and "internal detail" not in banner
+    assert "internal detail" in caplog.text
+
+
+def test_loader_calls_load_model_before_ready():
+    class WithModel(FakeAssistant):
+        loaded = False
+
+        def load_model(self):
+            self.loaded = True
+
+    loader = AssistantLoader(WithModel).start()
+    loader.wait(10)
+    assert loader.state().ready and loader.assistant.loaded
+
+
+def test_settings_reach_the_assistant_and_history_is_passed():
+    fake = FakeAssistant()
+    respond = make_responder(AssistantLoader(fake))
+    *_, (_, messages, _, _) = list(respond("first", [], 3, 400))
+    *_, (_, messages, _, _) = list(respond("second", messages, 7, 1200))
+    assert fake.calls[0][2] == {"top_k": 3, "passage_budget": 400}
+    assert fake.calls[1][2] == {"top_k": 7, "passage_budget": 1200}
+    assert fake.calls[1][1] == [("first", "Answer to first [1]")]
+
+
+# --------------------------------------------------------------------------- auth
+
+
+def test_parse_auth():
+    assert parse_auth(None) is None and parse_auth("") is None
+    assert parse_auth("ann:s3:cret") == ("ann", "s3:cret")
+    for bad in ("ann", ":pw", "ann:"):
+        with pytest.raises(UIError):
+            parse_auth(bad)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def test_page_is_served_on_localhost(served):
+    url, _ = served()
+    assert url.startswith("http://127.0.0.1:")
+    status, body = get(url)
+    assert status == 200 and "<html" in body.lower()
+    status, config = get(url.rstrip("/") + "/config")
+    assert status == 200 and "GPT-3 有多少参数?" in config
+
+
+def test_basic_auth_protects_the_page(served):
+    url, _ = served(auth=("ann", "secret"))
+    status, _ = get(url.rstrip("/") + "/config")
+    assert status == 401
+
+
+def test_eight_concurrent_questions_are_all_answered_one_at_a_time(served):
+    from gradio_client import Client
+
+    url, fake = served(FakeAssistant(delay_s=0.02))
+    client = Client(url, verbose=False)
+    questions = [f"question {i}" for i in range(8)]
+    jobs = [client.submit(q, [], 5, 800, api_name="/ask") for q in questions]
+    results = [job.result(timeout=120) for job in jobs]
+    for question, (textbox, messages, sources, status) in zip(questions, results):
+        assert text_of(messages[-2]) == question
+        answer = text_of(messages[-1])
+        assert f"Answer to {question}" in answer and 'href="#src-1"' in answer
+        assert TITLE in sources and "answered" in status
+    assert sorted(call[0] for call in fake.calls) == sorted(questions)
+    assert fake.max_running == 1

@@ -1,0 +1,471 @@
+"""The Gradio chat page: layout, event wiring, background loading of the assistant, launch.
+
+It holds no answering or rendering logic: ``ui.chat`` renders every state of a question.
+What this module owns is the page around it: the assistant is created in a background
+thread at start so the page is usable (and says "loading the model…") while the model
+loads; generation events share one queue slot because llama.cpp can't run two
+generations at once; the server binds 127.0.0.1 unless told otherwise, never makes a
+share link and sends no analytics. Gradio is imported lazily.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ingest.documents import IngestError
+from rag.types import RagError
+from ui.chat import (
+    ChatUpdate,
+    StreamingAssistant,
+    chat_step,
+    error_update,
+    history_from_messages,
+    mark_stopped,
+    one_line,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import gradio as gr
+
+    from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+AUTH_ENV = "RAG_AUTH"
+# Questions waiting beyond this are refused with Gradio's "queue is full" message rather
+# than waiting minutes behind a CPU model.
+QUEUE_MAX_SIZE = 32
+# All events that run the model share this concurrency group with a limit of one.
+GENERATION_GROUP = "generation"
+
+EXAMPLES = (
+    "GPT-3 有多少参数?",
+    "Transformer 是哪一年提出的?",
+    "Who proposed Word2Vec?",
+    "What is RLHF used for in ChatGPT?",
+)
+TITLE = "大模型发展史问答 · LLM history Q&A"
+SOURCES_EMPTY = '<div class="rag-sources rag-sources-empty">Sources for the answer appear here. / 回答的来源会显示在这里。</div>'
+LOADING_BUBBLE = '<span class="rag-notice rag-pending">⏳ loading the model… / 正在加载模型…</span>'
+CHAT_PLACEHOLDER = (
+    "**Ask about the history of large language models** — in Chinese or English.  \n"
+    "问一个关于大模型发展史的问题，中英文均可。每个回答都带有编号的来源。"
+)
+
+
+class UIError(RagError):
+    """The web page can't start (bad RAG_AUTH, gradio missing)."""
+
+
+def _gradio():
+    # Analytics off before gradio is first imported: it reads the variable at import.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        import gradio as gr
+    except ImportError:
+        raise UIError('the web page needs gradio: pip install "gradio>=5"') from None
+    return gr
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class LoadState:
+    """Where the background start of the assistant stands.
+
+    ``phase`` is "loading_index", "loading_model", "ready" or "failed"; ``message`` is a
+    one-line text for the page; ``info`` is ``assistant.info()`` once ready.
+    """
+
+    phase: str
+    message: str
+    seconds: float = 0.0
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        """True when questions can be answered."""
+        return self.phase == "ready"
+
+    @property
+    def failed(self) -> bool:
+        """True when the assistant could not be created."""
+        return self.phase == "failed"
+
+
+class AssistantLoader:
+    """Creates the assistant in a background thread, so the page serves while it loads.
+
+    ``source`` is an assistant (used as is) or a zero-argument factory such as
+    ``lambda: Assistant.from_settings(settings)``. An assistant with a ``load_model()``
+    method has its model loaded here too, so the first question does not wait for it.
+    Errors are kept and shown on the page: a ``RagError``/``IngestError`` with its one-line
+    message (for a missing index, the command that builds it), anything else logged.
+    """
+
+    def __init__(self, source: StreamingAssistant | Callable[[], StreamingAssistant]) -> None:
+        # A class is a factory too, although it has a ``stream`` attribute.
+        is_assistant = hasattr(source, "stream") and not isinstance(source, type)
+        self._factory = None if is_assistant else source
+        self._assistant: StreamingAssistant | None = None if self._factory else source  # type: ignore[assignment]
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
+        self._state = LoadState("loading_index", "loading the index… / 正在加载索引…")
+        if self._factory is None:
+            self._state = self._ready_state()
+            self._done.set()
+
+    def start(self) -> "AssistantLoader":
+        """Start loading in the background (once); returns self."""
+        with self._lock:
+            if self._thread is None and not self._done.is_set():
+                self._started = time.monotonic()
+                self._thread = threading.Thread(target=self._load, name="assistant-loader", daemon=True)
+                self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        try:
+            assistant = self._factory()  # type: ignore[misc]
+            load_model = getattr(assistant, "load_model", None)
+            if callable(load_model):
+                self._set("loading_model", "loading the model… / 正在加载模型…")
+                load_model()
+            self._assistant = assistant
+            self._state = self._ready_state()
+            log.info("assistant ready after %.1f s", self._state.seconds)
+        except (RagError, IngestError) as exc:
+            log.error("the assistant could not start: %s", exc)
+            self._set("failed", one_line(str(exc)) or type(exc).__name__)
+        except Exception:  # noqa: BLE001 - shown as a short error, traceback in the log
+            log.exception("the assistant could not start")
+            self._set("failed", "the assistant could not start; the details are in the server log")
+        finally:
+            self._done.set()
+
+    def _set(self, phase: str, message: str) -> None:
+        self._state = LoadState(phase, message, time.monotonic() - self._started)
+
+    def _ready_state(self) -> LoadState:
+        info_fn = getattr(self._assistant, "info", None)
+        info = dict(info_fn()) if callable(info_fn) else {}
+        return LoadState("ready", "ready / 就绪", time.monotonic() - self._started, info)
+
+    def state(self) -> LoadState:
+        """The current state; ``seconds`` counts up while loading."""
+        state = self._state
+        if not self._done.is_set():
+            return LoadState(state.phase, state.message, time.monotonic() - self._started)
+        return state
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until loading finished (ready or failed) or ``timeout`` passed."""
+        return self._done.wait(timeout)
+
+    @property
+    def assistant(self) -> StreamingAssistant:
+        """The assistant; raises UIError when it is not ready."""
+        if self._assistant is None or not self._state.ready:
+            raise UIError(self.state().message)
+        return self._assistant
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_banner(state: LoadState) -> str:
+    """The status banner at the top of the page."""
+    if state.ready:
+        return '<div class="rag-banner rag-ready">✅ ready — ask a question / 可以提问了</div>'
+    if state.failed:
+        return f'<div class="rag-banner rag-failed">⚠ {html.escape(state.message)}</div>'
+    hint = "the first start takes a few seconds; you can type your question meanwhile / 首次启动需要几秒钟"
+    return (
+        f'<div class="rag-banner rag-loading">⏳ {html.escape(state.message)} '
+        f"({state.seconds:.0f} s) — {hint}</div>"
+    )
+
+
+def render_info(info: Mapping[str, Any]) -> str:
+    """The footer: model, embedder and index size and age from ``assistant.info()``."""
+    if not info:
+        return '<div class="rag-footer">model and index: loading… / 加载中…</div>'
+    model = info.get("model")
+    if isinstance(model, Mapping):
+        name = model.get("model") or info.get("llm") or "?"
+        backend = model.get("backend")
+        model_text = f"{name} ({backend})" if backend else str(name)
+    else:
+        model_text = str(model or info.get("llm") or "?")
+    parts = [
+        f"model {model_text}",
+        f"embedder {info.get('embedder') or '?'}",
+        f"{info.get('documents', '?')} documents, {info.get('chunks', '?')} passages",
+    ]
+    if info.get("built_at"):
+        parts.append(f"index built {info['built_at']}")
+    return '<div class="rag-footer">' + " · ".join(html.escape(str(p)) for p in parts) + "</div>"
+
+
+def render_status(text: str) -> str:
+    """The one-line status under the chat."""
+    return f'<div class="rag-status">{html.escape(text)}</div>' if text else ""
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _user_message(question: str) -> dict[str, str]:
+    return {"role": "user", "content": html.escape(question, quote=False)}
+
+
+def _assistant_message(markdown: str) -> dict[str, str]:
+    return {"role": "assistant", "content": markdown}
+
+
+def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0):
+    """The submit handler: (question, messages, top_k, passage_budget) -> page updates.
+
+    It yields (textbox, chatbot, sources, status) values: the question moves into the chat
+    at once, a "loading the model…" bubble shows while the assistant starts, then the
+    states of ``ui.chat.chat_step`` follow.
+    """
+
+    def respond(question: str, messages: list | None, top_k: float | None, passage_budget: float | None):
+        question = (question or "").strip()
+        messages = list(messages or [])
+        if not question:
+            yield "", messages, SOURCES_EMPTY, render_status("type a question first / 请先输入问题")
+            return
+        history = history_from_messages(messages)
+        messages.append(_user_message(question))
+        while not loader.wait(0):
+            state = loader.state()
+            messages_now = [*messages, _assistant_message(LOADING_BUBBLE)]
+            yield "", messages_now, SOURCES_EMPTY, render_status(f"{state.message} ({state.seconds:.0f} s)")
+            loader.wait(poll_s)
+        state = loader.state()
+        if state.failed:
+            updates: Iterator[ChatUpdate] = iter([error_update(state.message)])
+        else:
+            options = {
+                "top_k": int(top_k) if top_k else None,
+                "passage_budget": int(passage_budget) if passage_budget else None,
+            }
+            updates = chat_step(loader.assistant, question, history, **options)
+        for update in updates:
+            yield "", [*messages, _assistant_message(update.answer_markdown)], update.sources_html, render_status(
+                update.status
+            )
+
+    return respond
+
+
+def build_app(
+    assistant: StreamingAssistant | Callable[[], StreamingAssistant] | AssistantLoader,
+    *,
+    top_k: int = 5,
+    passage_budget: int = 800,
+    examples: Sequence[str] = EXAMPLES,
+    title: str = TITLE,
+) -> "gr.Blocks":
+    """Build the chat page around an assistant, a factory that creates one, or a loader.
+
+    A factory runs in a background thread started here, so the page serves (and shows
+    "loading the model…") while it works. ``top_k`` and ``passage_budget`` are the
+    defaults of the settings sliders; each question passes the slider values to
+    ``assistant.stream(question, history, top_k=..., passage_budget=...)``.
+    """
+    gr = _gradio()
+    loader = assistant if isinstance(assistant, AssistantLoader) else AssistantLoader(assistant)
+    loader.start()
+    respond = make_responder(loader)
+
+    def refresh():
+        state = loader.state()
+        done = state.ready or state.failed
+        return render_banner(state), render_info(state.info), gr.Timer(active=not done)
+
+    with gr.Blocks(title=title, analytics_enabled=False) as app:
+        gr.HTML(f'<div class="rag-header"><h1>{html.escape(title)}</h1></div>', js_on_load=None)
+        banner = gr.HTML(render_banner(loader.state()), elem_id="rag-banner", js_on_load=None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=360):
+                chatbot = gr.Chatbot(
+                    elem_id="rag-chat",
+                    label="Chat",
+                    show_label=False,
+                    height=520,
+                    placeholder=CHAT_PLACEHOLDER,
+                    feedback_options=None,
+                    buttons=["copy"],
+                    latex_delimiters=[],  # "$" and "$$" in articles are money and text, not maths
+                )
+                with gr.Row(equal_height=True):
+                    question = gr.Textbox(
+                        elem_id="rag-question",
+                        show_label=False,
+                        placeholder="Ask in Chinese or English… / 用中文或英文提问…",
+                        lines=1,
+                        max_lines=4,
+                        scale=6,
+                        autofocus=True,
+                    )
+                    ask = gr.Button("Ask / 提问", variant="primary", scale=1, min_width=90, elem_id="rag-ask")
+                    stop = gr.Button("Stop / 停止", variant="stop", scale=1, min_width=90, elem_id="rag-stop")
+                status = gr.HTML("", elem_id="rag-status", js_on_load=None)
+                with gr.Row(elem_classes=["rag-examples"]):
+                    example_buttons = [gr.Button(text, size="sm", variant="secondary") for text in examples]
+                clear = gr.Button("Clear the conversation / 清空对话", size="sm", variant="secondary")
+            with gr.Column(scale=2, min_width=300):
+                sources = gr.HTML(SOURCES_EMPTY, elem_id="rag-sources", js_on_load=None)
+        with gr.Accordion("Settings / 设置", open=False):
+            top_k_slider = gr.Slider(
+                1, 20, value=top_k, step=1, label="passages to retrieve (top-k) / 检索段落数"
+            )
+            budget_slider = gr.Slider(
+                100, 4000, value=passage_budget, step=50,
+                label="passage budget (tokens of passages in the prompt) / 提示中段落的 token 预算",
+            )
+        footer = gr.HTML(render_info(loader.state().info), elem_id="rag-footer", js_on_load=None)
+        timer = gr.Timer(1.0)
+
+        inputs = [question, chatbot, top_k_slider, budget_slider]
+        outputs = [question, chatbot, sources, status]
+        generation = dict(
+            fn=respond,
+            inputs=inputs,
+            outputs=outputs,
+            concurrency_limit=1,
+            concurrency_id=GENERATION_GROUP,
+            show_progress="hidden",
+        )
+        events = [question.submit(**generation, api_name="ask"), ask.click(**generation, api_name=False)]
+        for button, text in zip(example_buttons, examples):
+            filled = button.click(lambda text=text: text, outputs=question, queue=False, api_name=False)
+            events.append(filled.then(**generation, api_name=False))
+        stop.click(mark_stopped_update, inputs=[chatbot], outputs=[chatbot, status], cancels=events, queue=False, api_name=False)
+        clear.click(
+            lambda: ([], SOURCES_EMPTY, ""), outputs=[chatbot, sources, status], cancels=events, queue=False, api_name=False
+        )
+        timer.tick(refresh, outputs=[banner, footer, timer], queue=False, show_progress="hidden", api_name=False)
+        app.load(refresh, outputs=[banner, footer, timer], queue=False, show_progress="hidden", api_name=False)
+    app.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    return app
+
+
+def mark_stopped_update(messages: list | None) -> tuple[list, str]:
+    """Stop button: mark the unfinished answer as stopped."""
+    return mark_stopped(list(messages or [])), render_status("stopped / 已停止")
+
+
+# --------------------------------------------------------------------------- launching
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``"user:password"`` (RAG_AUTH) -> ``("user", "password")``; empty -> None."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise UIError(f"{AUTH_ENV} must look like user:password")
+    return user, password
+
+
+def launch(
+    app: "gr.Blocks",
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    auth: tuple[str, str] | None = None,
+    *,
+    block: bool = True,
+    quiet: bool = False,
+) -> str:
+    """Serve ``app`` on ``host:port`` (127.0.0.1 unless told otherwise) and return its URL.
+
+    ``auth`` is an optional (user, password) for basic login. Never creates a share link.
+    With ``block=False`` the server runs in a background thread; stop it with
+    ``app.close()``.
+    """
+    _gradio()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s: the page is reachable from other machines", host)
+    _, local_url, _ = app.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        share=False,
+        prevent_thread_lock=not block,
+        quiet=quiet,
+        show_error=False,
+        ssr_mode=False,
+        mcp_server=False,
+        footer_links=["settings"],
+        css=PAGE_CSS,
+    )
+    return local_url
+
+
+def serve(settings: "Settings") -> None:
+    """Start the page for ``rag serve``: load the assistant in the background and serve.
+
+    The host and port come from ``settings``; basic auth from ``RAG_AUTH=user:password``.
+    Blocks until the server is stopped.
+    """
+    from rag.answer import Assistant
+
+    auth = parse_auth(os.environ.get(AUTH_ENV))
+    app = build_app(
+        lambda: Assistant.from_settings(settings),
+        top_k=settings.top_k,
+        passage_budget=settings.passage_budget,
+    )
+    launch(app, settings.host, settings.port, auth)
+
+
+PAGE_CSS = """
+.rag-header h1 { font-size: 1.5rem; margin: 0.2rem 0 0.1rem; }
+.rag-banner { padding: 6px 12px; border-radius: 6px; font-size: 0.9rem; }
+.rag-loading { background: rgba(59,130,246,0.12); color: var(--body-text-color); }
+.rag-ready { background: rgba(34,197,94,0.12); color: var(--body-text-color); }
+.rag-failed { background: rgba(220,38,38,0.14); color: #b91c1c; font-weight: 600; }
+.rag-status { font-size: 0.85rem; color: var(--body-text-color-subdued); min-height: 1.2em; }
+.rag-footer { font-size: 0.8rem; color: var(--body-text-color-subdued); text-align: center; padding: 6px 0; }
+.rag-examples button { flex: 0 1 auto !important; }
+a.rag-cite { font-size: 0.8em; font-weight: 600; text-decoration: none; vertical-align: super; padding: 0 1px; }
+.rag-notice.rag-refusal { border-left: 4px solid #f59e0b; background: rgba(245,158,11,0.12); padding: 8px 12px; border-radius: 6px; font-weight: 600; }
+.rag-notice.rag-error { border-left: 4px solid #dc2626; background: rgba(220,38,38,0.10); padding: 8px 12px; border-radius: 6px; }
+.rag-notice.rag-info { border-left: 4px solid #3b82f6; background: rgba(59,130,246,0.10); padding: 6px 12px; border-radius: 6px; font-size: 0.9em; }
+.rag-meta, .rag-pending { color: var(--body-text-color-subdued); font-size: 0.85em; }
+.rag-typing { animation: rag-blink 1s steps(2, start) infinite; }
+@keyframes rag-blink { to { visibility: hidden; } }
+#rag-sources { max-height: 640px; overflow-y: auto; }
+.rag-sources h4 { margin: 0 0 6px; }
+.rag-sources-empty { color: var(--body-text-color-subdued); padding: 12px; border: 1px dashed var(--border-color-primary); border-radius: 8px; }
+.rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin: 0 0 8px; scroll-margin-top: 8px; }
+.rag-source:target { outline: 2px solid #f59e0b; background: rgba(245,158,11,0.08); }
+.rag-src-head { font-size: 0.9em; margin-bottom: 4px; display: flex; flex-wrap: wrap; gap: 6px; align-items: baseline; }
+.rag-src-n { font-weight: 700; }
+.rag-src-title { font-weight: 600; }
+.rag-src-page, .rag-src-score { color: var(--body-text-color-subdued); font-size: 0.9em; }
+.rag-src-text { white-space: pre-wrap; font-size: 0.88em; line-height: 1.5; max-height: 16em; overflow-y: auto; }
+.rag-src-text mark { background: rgba(250,204,21,0.55); color: inherit; padding: 0 1px; border-radius: 2px; }
+.rag-badge { font-size: 0.75em; padding: 1px 6px; border-radius: 4px; }
+.rag-attributed { background: rgba(99,102,241,0.15); }
+.rag-unsupported { background: rgba(220,38,38,0.15); }
+.rag-sources details { margin-top: 8px; }
+.rag-sources summary { cursor: pointer; color: var(--body-text-color-subdued); }
+.rag-unsupported-list { font-size: 0.85em; margin: 6px 0; }
+"""
