@@ -1,0 +1,319 @@
+"""The answering pipeline: question -> (rewrite) -> retrieve -> judge relevance -> prompt ->
+stream -> cite -> ``Answer``.
+
+``Assistant.stream`` yields text deltas as the model writes them and then exactly one
+``Answer``; the CLI, the web page and the evaluator all consume that one generator.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag import prompt as prompts
+from rag.cite import cite, is_refusal
+from rag.retrieve import HybridRetriever, Retriever
+from rag.settings import Settings
+from rag.types import Answer, Hit, RagError
+
+log = logging.getLogger(__name__)
+
+
+class QuestionError(RagError):
+    """The question can't be answered as typed (empty, for instance)."""
+
+
+# Names with a digit (GPT-4, T5, Llama 2, word2vec, GPT-3.5): when a question names one
+# that no retrieved passage mentions, the documents are about something else.
+_VERSIONED_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z]*(?:[\-\s]?\d+(?:\.\d+)?[A-Za-z]*)(?![A-Za-z0-9])")
+_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Za-z0-9]*(?:[\-.][A-Za-z0-9]+)*(?![A-Za-z0-9])")
+_FOLLOWUP_ONLY = [
+    re.compile(r"^(?:那么?|还有)?\s*(?P<x>.+?)\s*(?:呢|怎么样|又如何|如何)\s*[?？。]?$"),
+    re.compile(r"^(?:what|how)\s+about\s+(?P<x>.+?)\s*[?.]?$", re.IGNORECASE),
+    re.compile(r"^and\s+(?P<x>.+?)\s*[?.]?$", re.IGNORECASE),
+]
+_COMMON_CAPITALISED = frozenset(
+    "who what when where which why how is are was were do does did can could should would will "
+    "the a an in on of for and or please tell explain describe list give".split()
+)
+_DEPENDENT = re.compile(
+    r"它|它们|其|该|这个|那个|这些|那些|上面|前面|呢[?？]?$|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b",
+    re.IGNORECASE,
+)
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def missing_names(question: str, passages: Sequence[str]) -> list[str]:
+    """Versioned names in the question (GPT-5, Llama 3) that no passage mentions."""
+    haystack = _compact(" ".join(passages))
+    names = []
+    for match in _VERSIONED_NAME.finditer(question):
+        name = match.group(0).strip()
+        if not re.search(r"[A-Za-z]{2}", name):
+            continue  # "v2", "p3": too short to tell a name from noise
+        if _compact(name) not in haystack:
+            names.append(name)
+    return names
+
+
+def keyword_coverage(question: str, passages: Sequence[str]) -> float:
+    """Share of the question's keyword tokens that occur in the passages (0 when it has none)."""
+    from ingest.keyword import tokenize
+
+    wanted = set(tokenize(question))
+    if not wanted:
+        return 0.0
+    present: set[str] = set()
+    for text in passages:
+        present.update(tokenize(text))
+    return len(wanted & present) / len(wanted)
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """Why retrieval did or did not find something worth answering from."""
+
+    ok: bool
+    best_dense: float
+    coverage: float
+    missing: tuple[str, ...]
+
+
+def judge_relevance(question: str, hits: Sequence[Hit], min_dense: float, min_coverage: float) -> Relevance:
+    """The relevance floor: a close passage by meaning or by keywords, and no unknown names."""
+    texts = [h.chunk.text for h in hits]
+    best = max((h.dense for h in hits if h.dense is not None), default=0.0)
+    coverage = keyword_coverage(question, texts)
+    missing = tuple(missing_names(question, texts))
+    ok = bool(hits) and (best >= min_dense or coverage >= min_coverage) and not missing
+    return Relevance(ok, float(best), coverage, missing)
+
+
+def substitute_followup(question: str, previous: str) -> str | None:
+    """"那 GPT-2 呢?" after "GPT-3 有多少参数?" -> "GPT-2 有多少参数?" (None if no such pattern)."""
+    q = question.strip()
+    for pattern in _FOLLOWUP_ONLY:
+        match = pattern.match(q)
+        if not match:
+            continue
+        new = match.group("x").strip()
+        if not _NAME.fullmatch(new) and not _VERSIONED_NAME.fullmatch(new):
+            return None
+        old = [
+            m.group(0)
+            for rx in (_NAME, _VERSIONED_NAME)
+            for m in rx.finditer(previous)
+            if m.group(0).lower() not in _COMMON_CAPITALISED and m.group(0) != new
+        ]
+        if not old:
+            return None
+        # The most name-like candidate: a version number, then several capitals (GPT-3, BERT).
+        target = max(old, key=lambda o: (bool(re.search(r"\d", o)), sum(ch.isupper() for ch in o) > 1))
+        return previous.replace(target, new, 1)
+    return None
+
+
+def needs_rewrite(question: str) -> bool:
+    """Short or pronoun-bearing questions depend on the conversation."""
+    q = question.strip()
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", q))
+    short = (cjk and len(q) <= 12) or (not cjk and len(q.split()) <= 4)
+    return bool(short or _DEPENDENT.search(q))
+
+
+class Assistant:
+    """Answers questions from an index with a generator; reusable across questions.
+
+    The generator is created on first use (or by ``load_model``) and kept, so a second
+    question does not reload the model. Generation is serialised with a lock because
+    llama.cpp and a single GPU model can't serve two generations at once.
+    """
+
+    def __init__(self, index, settings: Settings, *, generator=None, retriever: Retriever | None = None):
+        self.index = index
+        self.settings = settings
+        self.retriever = retriever or HybridRetriever(
+            index,
+            candidates=settings.candidates,
+            rrf_k=settings.rrf_k,
+            dense_weight=settings.dense_weight,
+            keyword_weight=settings.keyword_weight,
+        )
+        self._generator = generator
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Assistant":
+        """Load the index named by ``settings`` (the model loads lazily)."""
+        from ingest.index import load_index
+
+        return cls(load_index(Path(settings.index_dir)), settings)
+
+    # -- model -------------------------------------------------------------------------
+    @property
+    def generator(self):
+        """The generator, created on first use."""
+        if self._generator is None:
+            with self._load_lock:
+                if self._generator is None:
+                    from rag.generate import make_generator
+
+                    s = self.settings
+                    self._generator = make_generator(
+                        s.llm,
+                        device=None if s.device == "auto" else s.device,
+                        dtype=None if s.dtype == "auto" else s.dtype,
+                        n_ctx=s.n_ctx,
+                        threads=s.threads or None,
+                    )
+        return self._generator
+
+    def load_model(self) -> None:
+        """Load the model now (the web page does this at start so the first answer is quick)."""
+        gen = self.generator
+        load = getattr(gen, "load", None)
+        if callable(load):
+            load()
+
+    @property
+    def model_loaded(self) -> bool:
+        gen = self._generator
+        return gen is not None and bool(getattr(gen, "loaded", True))
+
+    def info(self) -> dict:
+        """What the footer and reports show: model, embedder, index size and age."""
+        manifest = self.index.manifest
+        model = dict(self._generator.info) if self._generator is not None else {"model": self.settings.llm}
+        counts = manifest.get("counts", {})
+        return {
+            "model": model,
+            "llm": self.settings.llm,
+            "embedder": manifest.get("embedder", {}).get("id"),
+            "documents": counts.get("documents", len(self.index.documents)),
+            "chunks": counts.get("chunks", len(self.index.chunks)),
+            "built_at": manifest.get("built_at"),
+        }
+
+    # -- answering ---------------------------------------------------------------------
+    def ask(self, question: str, history: Sequence[tuple[str, str]] = (), **options) -> Answer:
+        """Answer without streaming."""
+        answer = None
+        for item in self.stream(question, history, **options):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        top_k: int | None = None,
+        passage_budget: int | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield answer text as it is generated, then the final ``Answer``."""
+        s = self.settings
+        top_k = top_k or s.top_k
+        budget = passage_budget or s.passage_budget
+        started = time.perf_counter()
+        question, notice = self._check_question(question)
+        lang = prompts.detect_language(question)
+
+        standalone = self.standalone_question(question, history) if history else question
+        hits = self.retriever.search(standalone, top_k)
+        retrieve_s = time.perf_counter() - started
+        relevance = judge_relevance(standalone, hits, s.min_dense, s.min_keyword_coverage)
+        log.info("relevance %s for %r", relevance, standalone)
+        timings = {"retrieve_s": retrieve_s}
+        base = dict(
+            question=question,
+            retrieved=tuple(hits),
+            standalone_question=standalone if standalone != question else None,
+            notice=notice,
+        )
+        if not relevance.ok:
+            text = prompts.REFUSAL[lang]
+            yield text
+            timings.update(first_token_s=time.perf_counter() - started, total_s=time.perf_counter() - started)
+            yield Answer(text=text, refused=True, refusal_reason="no_relevant_passages",
+                         timings=timings, model=self._model_info(), **base)
+            return
+
+        gen = self.generator
+        passages = prompts.select_passages(hits, budget, gen.count_tokens)
+        messages = prompts.answer_messages(standalone, passages, lang)
+        pieces: list[str] = []
+        first = None
+        with self._generate_lock:
+            for delta in gen.stream(messages, max_tokens=s.max_new_tokens, temperature=s.temperature):
+                if first is None:
+                    first = time.perf_counter() - started
+                pieces.append(delta)
+                yield delta
+        total = time.perf_counter() - started
+        raw = "".join(pieces).strip()
+        tokens = gen.count_tokens(raw) if raw else 0
+        decode_s = total - first if first is not None else 0.0
+        timings.update(
+            first_token_s=first if first is not None else total,
+            total_s=total,
+            prompt_tokens=sum(gen.count_tokens(m["content"]) for m in messages),
+            tokens=tokens,
+            tokens_per_s=tokens / decode_s if decode_s > 0 else 0.0,
+        )
+        used = [hit for hit, _ in passages]
+        cited = cite(raw, used, similarity=self._similarity)
+        supported = any(c.supported for c in cited.citations)
+        if not raw or (is_refusal(raw) and not supported):
+            yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="model_declined",
+                         timings=timings, model=self._model_info(), **base)
+            return
+        yield Answer(text=cited.text, refused=False, citations=cited.citations, unsupported=cited.unsupported,
+                     timings=timings, model=self._model_info(), **base)
+
+    def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""
+        if not history or not needs_rewrite(question):
+            return question
+        previous = history[-1][0]
+        substituted = substitute_followup(question, previous)
+        if substituted:
+            return substituted
+        with self._generate_lock:
+            rewritten = self.generator.complete(
+                prompts.rewrite_messages(history, question), max_tokens=64, temperature=0.0
+            )
+        rewritten = rewritten.strip().splitlines()[0].strip(" \"'“”") if rewritten.strip() else ""
+        rewritten = re.sub(r"^(standalone question|rewritten question|问题)\s*[:：]\s*", "", rewritten, flags=re.I)
+        if 3 <= len(rewritten) <= 3 * len(question) + len(previous):
+            return rewritten
+        return f"{previous} {question}"
+
+    def _check_question(self, question: str) -> tuple[str, str | None]:
+        question = (question or "").strip()
+        if not question:
+            raise QuestionError("The question is empty: type a question in Chinese or English.")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            return question[:limit], f"The question was cut to its first {limit} characters."
+        return question, None
+
+    def _similarity(self, a: str, b: str) -> float:
+        vectors = self.index.embedder().embed([a, b])
+        return float(vectors[0] @ vectors[1])
+
+    def _model_info(self) -> dict:
+        info = dict(self._generator.info) if self._generator is not None else {}
+        info.setdefault("llm", self.settings.llm)
+        info["embedder"] = self.index.manifest.get("embedder", {}).get("id")
+        return info
