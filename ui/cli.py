@@ -1,0 +1,357 @@
+"""The ``rag`` command: the one place that wires ingest, rag and the web page together.
+
+Library errors (``IngestError``, ``RagError``) become one line on stderr and exit code 1;
+nothing a user can cause ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from ingest.documents import IngestError
+from rag.settings import Settings, describe, load_settings
+from rag.types import Answer, RagError
+
+log = logging.getLogger("rag")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-dir", help="index directory (default data/index)")
+    p.add_argument("--corpus-dir", help="corpus directory (default corpus)")
+    p.add_argument("--config", help="settings file (default ./rag.toml or $RAG_CONFIG)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+
+def _add_answering(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm", help="qwen2.5-coder-0.5b (default), qwen2.5-coder-1.5b, FILE.gguf, HF id or dir, or openai:URL#MODEL")
+    p.add_argument("--device", help="auto, cpu or cuda (transformers backend)")
+    p.add_argument("--dtype", help="auto, bfloat16, float16 or float32 (transformers backend)")
+    p.add_argument("--top-k", type=int, help="passages given to the model")
+    p.add_argument("--passage-budget", type=int, help="tokens of passages in the prompt")
+    p.add_argument("--max-new-tokens", type=int, help="longest answer in tokens")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Bilingual Q&A over the LLM-history corpus and its papers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("rebuild", help="(re)build the index from the corpus, incrementally")
+    _add_common(p)
+    p.add_argument("--papers-dir", action="append", default=[], metavar="DIR", help="also ingest the PDFs in DIR (repeatable)")
+    p.add_argument("--embedder", help="use-m3 (default), minilm, or st:<model id or dir>")
+    p.add_argument("--chunk-size", type=int, help="target chunk size in characters")
+    p.add_argument("--chunk-overlap", type=int, help="overlap between chunks in characters")
+
+    p = sub.add_parser("search", help="show the passages retrieved for a query")
+    _add_common(p)
+    p.add_argument("query")
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ask", help="answer one question with citations")
+    _add_common(p)
+    _add_answering(p)
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of streaming")
+
+    p = sub.add_parser("chat", help="interactive multi-turn session in the terminal")
+    _add_common(p)
+    _add_answering(p)
+
+    p = sub.add_parser("serve", help="start the chat web page")
+    _add_common(p)
+    _add_answering(p)
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; anything else exposes the page)")
+    p.add_argument("--port", type=int)
+    p.add_argument("--share", choices=["never"], default="never", help="Gradio's public share link stays off")
+
+    p = sub.add_parser("eval", help="score retrieval, answers, citations, refusals and latency")
+    _add_common(p)
+    _add_answering(p)
+    p.add_argument("--questions", help="question set (JSONL; default corpus/questions.jsonl)")
+    p.add_argument("--out", help="report directory (default reports/<timestamp>)")
+    p.add_argument("--retrieval-only", action="store_true", help="no LLM: retrieval metrics only")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two report directories")
+
+    p = sub.add_parser("config", help="print the settings in force and where each came from")
+    _add_common(p)
+
+    p = sub.add_parser("papers", help="papers cited by the corpus")
+    papers = p.add_subparsers(dest="papers_command", required=True)
+    q = papers.add_parser("list", help="every cited paper with its status")
+    _add_common(q)
+    q.add_argument("--papers-dir", action="append", default=[], metavar="DIR")
+    q = papers.add_parser("fetch", help="download missing papers from arXiv into the papers cache")
+    _add_common(q)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[Settings, dict[str, str]]:
+    """Command-line flags are the last layer over defaults, config file and environment."""
+    flags = {
+        name: getattr(args, name, None)
+        for name in (
+            "index_dir", "corpus_dir", "embedder", "chunk_size", "chunk_overlap", "llm", "device", "dtype",
+            "top_k", "passage_budget", "max_new_tokens", "questions", "host", "port",
+        )
+    }
+    settings, origin = load_settings(flags, config_file=getattr(args, "config", None))
+    extra = tuple(getattr(args, "papers_dir", None) or ())
+    if extra:
+        settings = settings.replace(papers_dirs=settings.papers_dirs + extra)
+        origin["papers_dirs"] = "command line"
+    return settings, origin
+
+
+def paper_dirs(settings: Settings) -> list[Path]:
+    """Directories whose PDFs go into the index: the user's and the papers cache."""
+    dirs = [Path(d) for d in settings.papers_dirs]
+    cache = Path(settings.papers_cache)
+    if cache.is_dir():
+        dirs.append(cache)
+    return dirs
+
+
+# -- commands ---------------------------------------------------------------------------
+def cmd_rebuild(settings: Settings, args) -> int:
+    from ingest.build import build_index
+    from ingest.documents import ChunkerSettings
+
+    for d in settings.papers_dirs:
+        if not Path(d).is_dir():
+            raise IngestError(f"--papers-dir {d}: no such directory")
+    summary = build_index(
+        Path(settings.corpus_dir),
+        Path(settings.index_dir),
+        embedder=settings.embedder,
+        chunker=ChunkerSettings(settings.chunk_size, settings.chunk_overlap),
+        papers_dirs=paper_dirs(settings),
+        progress=True,
+    )
+    print(summary)
+    return 0
+
+
+def _load_assistant(settings: Settings):
+    from rag.answer import Assistant
+
+    return Assistant.from_settings(settings)
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def cmd_search(settings: Settings, args) -> int:
+    assistant = _load_assistant(settings)
+    hits = assistant.retriever.search(args.query, args.top_k or settings.top_k)
+    if args.json:
+        print(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    for i, hit in enumerate(hits, 1):
+        c = hit.chunk
+        page = f" — page {c.page}" if c.page is not None else ""
+        dense = f"{hit.dense:.3f}" if hit.dense is not None else "-"
+        bm25 = f"{hit.keyword:.2f}" if hit.keyword is not None else "-"
+        print(f"[{i}] {hit.score:.4f} (cosine {dense}, bm25 {bm25})  {c.title}{page}  #{hit.row}")
+        print(f"    {_snippet(c.text, 300)}")
+    return 0
+
+
+def _hit_json(hit) -> dict:
+    c = hit.chunk
+    return {"doc_id": c.doc_id, "chunk_id": hit.row, "title": c.title, "page": c.page,
+            "score": round(hit.score, 6), "dense": hit.dense, "keyword": hit.keyword, "text": c.text}
+
+
+def answer_json(answer: Answer) -> dict:
+    """The documented ``rag ask --json`` object."""
+    return {
+        "question": answer.question,
+        "standalone_question": answer.standalone_question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "refusal_reason": answer.refusal_reason,
+        "notice": answer.notice,
+        "citations": [
+            {"n": c.n, "doc_id": c.hit.chunk.doc_id, "title": c.hit.chunk.title, "page": c.hit.chunk.page,
+             "chunk_id": c.hit.row, "text": c.hit.chunk.text, "url": c.hit.chunk.url, "how": c.how,
+             "supported": c.supported, "evidence": list(c.evidence)}
+            for c in answer.citations
+        ],
+        "unsupported": list(answer.unsupported),
+        "retrieved": [_hit_json(h) for h in answer.retrieved],
+        "timings": {k: round(v, 4) if isinstance(v, float) else v for k, v in answer.timings.items()},
+        "model": answer.model,
+    }
+
+
+def print_sources(answer: Answer) -> None:
+    if answer.notice:
+        print(f"note: {answer.notice}")
+    if answer.refused:
+        return
+    for c in answer.citations:
+        chunk = c.hit.chunk
+        page = f" — page {chunk.page}" if chunk.page is not None else ""
+        link = f" — {chunk.url}" if chunk.url else ""
+        flag = "" if c.supported else " (not verified)"
+        flag += " (attributed)" if c.how == "attributed" else ""
+        print(f"[{c.n}] {chunk.title}{page}{link}{flag} — {_snippet(chunk.text)}")
+    if answer.unsupported:
+        print(f"warning: {len(answer.unsupported)} sentence(s) have no supporting passage")
+
+
+def _stream_answer(assistant, question: str, history) -> Answer:
+    streamed: list[str] = []
+    answer = None
+    for item in assistant.stream(question, history):
+        if isinstance(item, Answer):
+            answer = item
+        else:
+            streamed.append(item)
+            print(item, end="", flush=True)
+    assert answer is not None
+    print()
+    if answer.text.strip() != "".join(streamed).strip():
+        # The checked text differs: invalid markers removed, sources attached, or a refusal.
+        print(f"\n{answer.text}")
+    print()
+    print_sources(answer)
+    return answer
+
+
+def cmd_ask(settings: Settings, args) -> int:
+    assistant = _load_assistant(settings)
+    if args.json:
+        print(json.dumps(answer_json(assistant.ask(args.question)), ensure_ascii=False, indent=2))
+        return 0
+    _stream_answer(assistant, args.question, ())
+    return 0
+
+
+def cmd_chat(settings: Settings, args) -> int:
+    assistant = _load_assistant(settings)
+    history: list[tuple[str, str]] = []
+    print("Ask in Chinese or English; an empty line or Ctrl-D ends the session.")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        try:
+            answer = _stream_answer(assistant, question, history)
+        except RagError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if answer.standalone_question:
+            print(f"(understood as: {answer.standalone_question})")
+        history.append((question, answer.text))
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from ui.app import serve
+
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("RAG_AUTH"):
+        log.warning("binding to %s without RAG_AUTH=user:password: anyone who can reach it can use it", settings.host)
+    serve(settings)
+    return 0
+
+
+def cmd_eval(settings: Settings, args) -> int:
+    from rag import evaluate
+
+    if args.compare:
+        print(evaluate.compare(Path(args.compare[0]), Path(args.compare[1])))
+        return 0
+    questions = evaluate.load_questions(Path(settings.questions))
+    if args.limit:
+        questions = questions[: args.limit]
+    assistant = _load_assistant(settings)
+    out = Path(args.out) if args.out else None
+    report = evaluate.run_eval(
+        assistant, questions, out_dir=out, retrieval_only=args.retrieval_only,
+        top_k=settings.top_k, settings=asdict(settings), progress=True,
+    )
+    print(report.summary() if hasattr(report, "summary") else report)
+    return 0
+
+
+def cmd_config(settings: Settings, origin: dict[str, str]) -> int:
+    print(describe(settings, origin))
+    return 0
+
+
+def _references(settings: Settings):
+    from ingest.index import IndexMissing, load_index
+    from ingest.references import find_references, refs_from_dicts
+
+    try:
+        index = load_index(Path(settings.index_dir))
+        return refs_from_dicts(index.manifest.get("references", [])), index
+    except IndexMissing:
+        from ingest.corpus import load_corpus
+
+        return find_references(load_corpus(Path(settings.corpus_dir)).documents), None
+
+
+def cmd_papers(settings: Settings, args) -> int:
+    from ingest import papers
+
+    refs, index = _references(settings)
+    cache = Path(settings.papers_cache)
+    if args.papers_command == "fetch":
+        cache.mkdir(parents=True, exist_ok=True)
+        report = papers.fetch_papers(refs, cache)
+        print(report)
+        print("Run `rag rebuild` to index the new papers.")
+        return 0
+    indexed = set()
+    if index is not None:
+        indexed = {d.get("arxiv_id") for d in index.documents.values() if d.get("arxiv_id")}
+    rows = papers.paper_status(refs, cache, [Path(d) for d in settings.papers_dirs], indexed)
+    for row in rows:
+        r = row if isinstance(row, dict) else asdict(row)
+        cited = ", ".join(r.get("cited_by", ()))
+        print(f"{r['arxiv_id']:<12} {r['status']:<8} {(r.get('title') or '?')[:70]:<70}  cited by {cited}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rag`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings, origin = settings_from_args(args)
+        if args.command == "config":
+            return cmd_config(settings, origin)
+        handler = {
+            "rebuild": cmd_rebuild, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
+            "serve": cmd_serve, "eval": cmd_eval, "papers": cmd_papers,
+        }[args.command]
+        return handler(settings, args)
+    except (IngestError, RagError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
