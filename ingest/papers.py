@@ -29,8 +29,10 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from ingest.corpus import detect_lang, make_document, slugify
 from ingest.documents import Document, IngestError, LoadResult, SkippedFile
-from ingest.references import PaperRef, find_arxiv_ids, is_valid_arxiv_id, title_in_text
+from ingest.loaders import GARBLED_BELOW, UnreadableFile, load_file, looks_garbled, readable_ratio
+from ingest.references import PaperRef, find_arxiv_ids, is_valid_arxiv_id, normalize_title, title_in_text
 
 log = logging.getLogger(__name__)
 
@@ -109,29 +111,6 @@ def _pdfs_in(directory: Path) -> list[Path]:
 
 # --- first pages ---------------------------------------------------------------------
 
-def detect_lang(text: str) -> str:
-    """"zh" when CJK characters make up a fifth of the letters in ``text``, else "en"."""
-    sample = text[:20000]
-    cjk = len(re.findall(r"[\u3400-\u9fff]", sample))
-    latin = len(re.findall(r"[A-Za-z]", sample))
-    return "zh" if cjk and cjk >= 0.2 * (cjk + latin) else "en"
-
-
-# Latin, Greek, punctuation, math, CJK, full-width forms and ligatures.
-_READABLE_CHAR_RE = re.compile(
-    r"[\x21-\x7e\u00a0-\u024f\u0370-\u03ff\u2000-\u22ff\u3000-\u303f\u3400-\u9fff\uff00-\uffef\ufb00-\ufb06]"
-)
-
-
-def looks_readable(text: str, *, min_chars: int = 20) -> bool:
-    """Whether extracted text is mostly real characters (fonts without a Unicode map
-    make pypdf return code points from unrelated scripts)."""
-    visible = re.sub(r"\s", "", text)
-    if len(visible) < min_chars:
-        return False
-    return len(_READABLE_CHAR_RE.findall(visible)) >= 0.9 * len(visible)
-
-
 def stamped_arxiv_id(first_page: str) -> str | None:
     """The id in an arXiv stamp (``arXiv:1706.03762v7 [cs.CL] 2 Aug 2023``) on page 1.
 
@@ -157,7 +136,7 @@ def first_page_title(path: Path, first_page: str) -> str | None:
     loader's text), which rules out pypdf's output for fonts it cannot decode.
     """
     title = _largest_text_on_first_page(path)
-    if title and looks_readable(title, min_chars=1) and title_in_text(title, first_page, fuzzy=1.0):
+    if title and readable_ratio(title) >= GARBLED_BELOW and title_in_text(title, first_page, fuzzy=1.0):
         return _tidy(title)
     for line in first_page.splitlines()[:30]:
         if _title_line(line.strip()):
@@ -212,20 +191,13 @@ def _title_line(line: str) -> bool:
     )
 
 
-def plausible_metadata_title(title: str | None, stem: str, first_page: str) -> str | None:
-    """The PDF's metadata title when it is a real title (not ``figure.eps`` or
-    ``Microsoft Word - x.docx``) and, when page 1 is readable, printed on it."""
+def printed_metadata_title(title: str | None, first_page: str) -> str | None:
+    """The PDF's metadata title (already screened by ``ingest.loaders``) when page 1,
+    if readable, prints it too; authoring tools leave stale titles behind."""
     if not title:
         return None
     title = _tidy(title)
-    if (
-        len(title) < 4
-        or re.search(r"\.[A-Za-z]{2,4}$", title)
-        or re.match(r"(?i)(microsoft \w+ - |untitled)", title)
-        or title == stem
-    ):
-        return None
-    if looks_readable(first_page) and not title_in_text(title, first_page):
+    if first_page.strip() and not looks_garbled(first_page) and not title_in_text(title, first_page):
         return None
     return title
 
@@ -281,7 +253,7 @@ def _line_after_title(lines: Sequence[str], title: str) -> int | None:
 
 
 def _compact(text: str) -> str:
-    return "".join(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).casefold()))
+    return normalize_title(text).replace(" ", "")
 
 
 # --- loading -------------------------------------------------------------------------
@@ -297,9 +269,6 @@ def load_papers(
     (same bytes, or same id and variant) is skipped; so is an unreadable PDF.
     """
     from tqdm import tqdm
-
-    from ingest.corpus import make_document
-    from ingest.loaders import UnreadableFile, load_file
 
     by_id = {ref.arxiv_id: ref for ref in references}
     paths = [path for directory in dirs for path in _pdfs_in(Path(directory))]
@@ -351,13 +320,12 @@ def load_papers(
 def _doc_id(arxiv_id: str | None, variant: str | None, path: Path) -> str:
     if arxiv_id:
         return "arxiv-" + arxiv_id.replace("/", "-") + (f"-{variant}" if variant else "")
-    slug = "-".join(re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", path.stem).casefold()))
-    return f"paper-{slug or 'unnamed'}"
+    return f"paper-{slugify(path.stem) or 'unnamed'}"
 
 
 def _title(path: Path, metadata: str | None, first_page: str, ref: PaperRef | None, lang: str) -> str:
     def printed() -> str | None:
-        return plausible_metadata_title(metadata, path.stem, first_page) or first_page_title(path, first_page)
+        return printed_metadata_title(metadata, first_page) or first_page_title(path, first_page)
 
     if ref and ref.title:
         # A translation (the Chinese survey) is shown under its own title, with the cited one.
@@ -576,7 +544,7 @@ def _first_page_text(path: Path) -> str:
         text = reader.pages[0].extract_text() if reader.pages else ""
     except (PyPdfError, OSError, ValueError, KeyError, IndexError) as error:
         raise FetchFailed(f"not a readable PDF: {error}") from error
-    if looks_readable(text):
+    if text.strip() and not looks_garbled(text):
         return text
     from pdfminer.high_level import extract_text
     from pdfminer.pdfparser import PDFSyntaxError

@@ -15,7 +15,6 @@ import pytest
 from ingest.papers import (
     FetchFailed,
     OfflineError,
-    detect_lang,
     fetch_papers,
     first_page_authors,
     load_papers,
@@ -170,11 +169,6 @@ def test_parse_paper_filename(name: str, expected: tuple[str | None, str | None]
 def test_paper_filename_round_trips_old_style_ids() -> None:
     assert paper_filename("cs/0501001") == "cs_0501001.pdf"
     assert parse_paper_filename(paper_filename("cs/0501001")) == ("cs/0501001", None)
-
-
-def test_detect_lang() -> None:
-    assert detect_lang("大语言模型综述:Transformer 和 BERT 的发展") == "zh"
-    assert detect_lang("Attention Is All You Need, with 一 character") == "en"
 
 
 def test_authors_from_blocks_and_bylines_and_none_when_unclear() -> None:
