@@ -33,10 +33,14 @@ _PREFER_STRONG_FROM = 0.6
 _BULLET = re.compile(r"^[•·▪◦●○■□\-*+>]\s*")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 _NUMBERED_HEADING = re.compile(
-    r"^(?:第[一二三四五六七八九十百零\d]+[章节篇部分]|[一二三四五六七八九十]+[、.]|"
-    r"\d{1,2}(?:\.\d{1,2}){0,3}[.、)]?)\s*(\S.*)$"
+    r"^(?P<number>第[一二三四五六七八九十百零\d]+[章节篇部分]|[一二三四五六七八九十]+[、.]|"
+    r"\d{1,2}(?:\.\d{1,2}){0,3})(?P<separator>[.、)]?\s*)(?P<body>\S.*)$"
 )
 _SENTENCE_PUNCT = re.compile(r"[。!?;,,;!?]|\.\s|\.$|[::]$")
+_QUANTITY = re.compile(
+    r"(?:万|亿|千|百|小时|分钟|天|年|月|日|个|种|倍|层|张|篇|条|次|tokens?\b|[KMGT]B\b|[KMB]\b)",
+    re.IGNORECASE,
+)
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _PDF_EXTRACTORS = ("pypdf", "pdfminer")
 
@@ -215,9 +219,8 @@ def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
 
     Markdown ``#`` headings and numbered headings ("1、INTRODUCTION", "2.1 Background",
     "第三章 训练") always count. A short line without sentence punctuation counts too when
-    a longer line or another such line follows it. In PDF text (``pdf=True``) hard-wrapped
-    fragments look like such lines, so there a plain short line counts only after a blank
-    line or at the top of a page.
+    a longer line, a list or another such line follows it; not in PDF text (``pdf=True``),
+    where hard-wrapped fragments and table cells look just like that.
     """
     lines = [line.strip() for line in text.split("\n")]
     starts = []
@@ -236,9 +239,8 @@ def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
     for index, line in enumerate(lines):
         heading = _heading_text(line)
         if heading is None and _plain_heading(line):
-            previous = lines[index - 1] if index else ""
             if pdf:
-                accepted = not previous
+                accepted = False
             else:
                 # Lines of articles are paragraphs, so a short one is a heading when what
                 # follows is a paragraph (not shorter), a list or a subheading.
@@ -260,9 +262,16 @@ def _heading_text(line: str) -> str | None:
     numbered = _NUMBERED_HEADING.match(line)
     if not numbered or len(line) > 60:
         return None
-    body = numbered.group(1)
+    body = numbered.group("body")
     # "1.3B 6B 175B" (a figure axis) is not a heading: the body must start with a word.
     if not re.match(r"[A-Za-z]{2}|[\u3400-\u9fff]", body) or _SENTENCE_PUNCT.search(body):
+        return None
+    # Quantities ("50 万", "37 小时", "21GB") and footnote links are not headings either.
+    if _QUANTITY.match(body) or "://" in body or "www." in body:
+        return None
+    # A word glued to the number needs to be a real word ("3.1Publicly", not "21GB").
+    glued = numbered.group("number")[-1].isdigit() and not numbered.group("separator")
+    if glued and len(re.match(r"[A-Za-z\u3400-\u9fff]*", body).group()) < 4:
         return None
     if len(body.split()) > 10:
         return None

@@ -184,3 +184,21 @@ def test_heading_offsets_point_at_their_line(text):
         assume(heading)
         assert start == 0 or text[start - 1] in "\n\t " or text[start - 1].isspace()
         assert text.startswith(heading, start) or text.startswith("#", start)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("3.2.1 Scaled Dot-Product Attention", True),
+        ("3.1 公开可用的模型检查点或 API", True),
+        ("1 万亿 tokens", False),  # table cells and quantities
+        ("50 万", False),
+        ("21GB", False),
+        ("37 小时 ✓", False),
+        ("15. https://openai.com/research/learning-from-human-", False),  # a footnote
+        ("Attention Is All You Need", False),  # plain lines are not headings in PDFs
+    ],
+)
+def test_pdf_heading_detection(line, expected):
+    text = f"上一页的最后一行\n\n{line}\nThe following line of body text is longer than the heading."
+    assert bool(find_headings(text, pdf=True)) == expected
