@@ -277,6 +277,7 @@ def _title_near(lines: Sequence[str], index: int, reach: int = 2) -> str | None:
 
 # --- references ----------------------------------------------------------------------
 
+_STAMP_LINE_RE = re.compile(r"arxiv\s*:\s*\S+\s*\[[a-z.\-]+\]", re.IGNORECASE)
 # How sure a title is: given on the id's own line, or taken from a neighbouring line.
 _ON_LINE, _NEARBY = 2, 1
 # Titles shorter than this are too generic to find a paper by in other documents' text.
@@ -300,12 +301,15 @@ def find_references(documents: Sequence[Document]) -> list[PaperRef]:
         for index, line in enumerate(lines):
             prev_end = 0
             for start, end, arxiv_id in _id_spans(line):
+                if arxiv_id == document.arxiv_id:
+                    continue  # a paper's own arXiv stamp is no citation
                 order.setdefault(arxiv_id, len(order))
                 citing.setdefault(arxiv_id, set()).add(document.doc_id)
                 title = _title_on_line(line, start, prev_end)
                 prev_end = end
                 rank = _ON_LINE
-                if title is None:
+                if title is None and not _STAMP_LINE_RE.search(line):
+                    # A margin stamp ("arXiv:2101.00001v2 [cs.CL] 4 Jan 2021") has no title near it.
                     title, rank = _title_near(lines, index), _NEARBY
                 if title and rank > titles.get(arxiv_id, (0, ""))[0]:
                     titles[arxiv_id] = (rank, title)

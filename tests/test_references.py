@@ -214,6 +214,13 @@ def test_short_titles_are_not_matched_in_other_documents() -> None:
     assert refs_by_id(listing, prose)["2303.08774"].cited_by == ("listing",)
 
 
+def test_a_papers_own_stamp_is_not_a_citation_and_gives_no_title() -> None:
+    paper = Document(doc_id="p", title="Some Paper", source="p.pdf", sha256="0", kind="paper", arxiv_id="2101.00001",
+                     text="Goals of the Paper\narXiv:2101.00001v2 [cs.CL] 4 Jan 2021\n"
+                          "Section Heading Words\narXiv:2101.00002v1 [cs.LG] 5 Jan 2021\n")
+    assert find_references([paper]) == [PaperRef("2101.00002", None, ("p",))]
+
+
 def test_no_documents_no_references() -> None:
     assert find_references([]) == []
 
