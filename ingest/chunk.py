@@ -24,10 +24,10 @@ logger = logging.getLogger(__name__)
 # English full stop needs whitespace after it ("3.5", "e.g.x" and URLs do not split).
 # Closing quotes and brackets stay with their sentence.
 _SENTENCE_END = re.compile(r"(?:[。!?;!?;…]+|\.(?=\s))[\"'”’」』)\]]*|\n")
-# A sentence end followed by a blank line or a CJK/ASCII stop is "strong"; a single line
-# break may be a hard wrap in the middle of a sentence (PDF text), so it is "weak".
 _CLAUSE_BREAK = re.compile(r"[,,、::;;]|\s")
-# Below this share of the size a chunk is not ended at a weak break if a strong one exists.
+# Stops, and line breaks after a stop or before a blank line, surely end a sentence; any
+# other line break may be a hard wrap inside one (PDF text). A chunk ends at such a weak
+# break only if no sure end lies in the last 40% of its window.
 _PREFER_STRONG_FROM = 0.6
 
 _BULLET = re.compile(r"^[•·▪◦●○■□\-*+>]\s*")
