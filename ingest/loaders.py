@@ -89,7 +89,7 @@ def load_file(path: Path) -> RawDocument:
 
 
 def decode_text(data: bytes, path: Path | str = "<bytes>", declared: str | None = None) -> str:
-    """Decode text bytes: BOMs first, then a declared charset, UTF-8, GB18030.
+    """Decode text bytes: a BOM if present, else UTF-8, a declared charset, GB18030.
 
     A few undecodable bytes in otherwise UTF-8 text become U+FFFD rather than failing
     the file; binary data (NUL bytes, or mostly undecodable) raises :class:`UnreadableFile`.
@@ -102,9 +102,11 @@ def decode_text(data: bytes, path: Path | str = "<bytes>", declared: str | None 
                 raise UnreadableFile(f"{path}: has a {codec} byte-order mark but is not {codec} text") from exc
     if b"\x00" in data:
         raise UnreadableFile(f"{path}: looks like a binary file, not text (contains NUL bytes)")
+    # Valid UTF-8 is almost never anything else, so it beats a declared charset (pages
+    # labelled iso-8859-1 are often UTF-8); GB18030 covers older Chinese pages and files.
     codecs = ["utf-8", "gb18030"]
     if declared and declared not in codecs:
-        codecs.insert(0, declared)
+        codecs.insert(1, declared)
     for codec in codecs:
         try:
             return data.decode(codec)
@@ -213,7 +215,7 @@ class _HTMLText(HTMLParser):
 def html_to_text(html: str) -> tuple[str, str | None]:
     """Return the visible text of ``html`` (block elements on their own lines) and its title.
 
-    Scripts, styles, navigation, headers' siblings such as footers and asides are dropped.
+    Scripts, styles, navigation, footers, asides and forms are dropped.
     The title is the ``<title>`` text, else the first ``<h1>``, else ``None``.
     """
     parser = _HTMLText()
@@ -277,7 +279,7 @@ def meaningful_pdf_title(title: object) -> str | None:
         return None
     title = " ".join(title.replace("\x00", "").split())
     title = re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", title)
-    if len(title) < 4 or looks_garbled(title) or readable_ratio(title) < GARBLED_BELOW:
+    if len(title) < 4 or readable_ratio(title) < GARBLED_BELOW:
         return None
     if re.search(r"\.(?:eps|pdf|dvi|tex|docx?|pptx?|ps|indd|odt|rtf)$", title, re.IGNORECASE):
         return None

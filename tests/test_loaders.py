@@ -126,6 +126,14 @@ def test_html_keeps_blocks_and_drops_scripts_styles_and_navigation(tmp_path):
     assert "code  keeps\n  spacing" in page
 
 
+def test_html_declared_charset_is_used_unless_the_bytes_are_utf8(tmp_path):
+    page = '<meta charset="windows-1252"><title>x</title><p>{}</p>'
+    raw = load_file(_write(tmp_path, "a.htm", page.format("café").encode("cp1252")))
+    assert "café" in raw.pages[0]
+    raw = load_file(_write(tmp_path, "b.htm", page.format("大语言模型").encode("utf-8")))
+    assert "大语言模型" in raw.pages[0]
+
+
 def test_html_title_falls_back_to_h1():
     text, title = html_to_text("<body><h1>标题</h1><p>x</p></body>")
     assert (text.split(), title) == (["标题", "x"], "标题")
