@@ -271,6 +271,9 @@ def load_papers(
     from tqdm import tqdm
 
     by_id = {ref.arxiv_id: ref for ref in references}
+    for directory in dirs:
+        if not Path(directory).is_dir():
+            log.info("no papers folder at %s", directory)
     paths = [path for directory in dirs for path in _pdfs_in(Path(directory))]
     documents: list[Document] = []
     skipped: list[SkippedFile] = []

@@ -185,13 +185,18 @@ def test_authors_from_blocks_and_bylines_and_none_when_unclear() -> None:
 # --- fetching ------------------------------------------------------------------------
 
 def test_fetches_missing_papers_one_request_per_interval(server: PaperServer, tmp_path: Path) -> None:
+    third = PaperRef("cs/0501001", "An Old Style Paper On Things", ("b",))
     server.files = {"1706.03762": paper_pdf("Attention Is All You Need"),
-                    "2005.14165": paper_pdf("Language Models are Few-Shot Learners")}
-    report = fetch([ATTENTION, FEW_SHOT], tmp_path / "cache", server)
-    assert report.fetched == ("1706.03762", "2005.14165") and not report.failed
+                    "2005.14165": paper_pdf("Language Models are Few-Shot Learners"),
+                    "cs/0501001": paper_pdf(third.title or "")}
+    report = fetch([ATTENTION, FEW_SHOT, third], tmp_path / "cache", server)
+    assert report.fetched == ("1706.03762", "2005.14165", "cs/0501001") and not report.failed
     assert (tmp_path / "cache" / "1706.03762.pdf").read_bytes() == server.files["1706.03762"]
-    assert (tmp_path / "cache" / "2005.14165.pdf").read_bytes() == server.files["2005.14165"]
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["1706.03762.pdf", "2005.14165.pdf"]
+    assert (tmp_path / "cache" / "cs_0501001.pdf").read_bytes() == server.files["cs/0501001"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "1706.03762.pdf", "2005.14165.pdf", "cs_0501001.pdf"]
+    # Three requests: the first gap includes loading pypdf, the later ones would be
+    # milliseconds apart without the rate limit.
     times = [t for t, _id, _range in server.requests]
     # Lower bound only (minus jitter between client and server clocks): never faster than asked.
     assert all(later - earlier >= 0.8 * INTERVAL for earlier, later in zip(times, times[1:]))
