@@ -1,0 +1,220 @@
+"""Generator backends end to end: the packaged GGUF through llama.cpp, a tiny random
+transformers model built here, and llama-cpp-python's OpenAI-compatible server started here."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag import models
+from rag.generate import (
+    GeneratorUnavailable,
+    LlamaCppGenerator,
+    OpenAIGenerator,
+    TransformersGenerator,
+    _StopFilter,
+    make_generator,
+)
+
+QUESTION = [{"role": "user", "content": "What is 2+2? Answer with one number."}]
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    """A cache dir holding the default model, assembled from its installed part packages."""
+    path = tmp_path_factory.mktemp("cache")
+    models.ensure_model(models.DEFAULT_MODEL, cache=path, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def default_gguf(cache):
+    return models.model_path(models.get_model(models.DEFAULT_MODEL), cache)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- stop strings (pure) ----------------------------------------------------------------
+
+def _cut(text: str, stops: list[str]) -> str:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return text[: min(hits)] if hits else text
+
+
+@given(
+    text=st.text(alphabet="ab[]1 。", max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=8),
+    stops=st.lists(st.text(alphabet="ab[]1 。", min_size=1, max_size=4), max_size=3),
+)
+def test_stop_filter_output_is_the_text_before_the_first_stop_however_it_is_split(text, cuts, stops):
+    bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
+    deltas = [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    f = _StopFilter(stops)
+    out = "".join(f.feed(d) for d in deltas) + f.flush()
+    assert out == _cut(text, stops)
+
+
+# --- llama.cpp, the default backend -----------------------------------------------------
+
+def test_packaged_model_answers_through_llama_cpp_and_loads_once(cache, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(cache))
+    gen = make_generator(models.DEFAULT_MODEL, n_ctx=1024)
+    assert isinstance(gen, LlamaCppGenerator) and gen.info["backend"] == "llama.cpp"
+    gen.load()
+    assert gen.loaded and gen.info["chat_format"] == "chat_template.default"
+    deltas = list(gen.stream(QUESTION, max_tokens=8))
+    text = "".join(deltas)
+    assert "4" in text
+    assert make_generator(models.DEFAULT_MODEL, n_ctx=1024) is gen
+    assert gen.complete(QUESTION, max_tokens=8) == text  # greedy: same reply again
+    assert gen.count_tokens("hello world") == 2
+    assert gen.complete(QUESTION, max_tokens=8, stop=["4"]) == text[: text.index("4")]
+
+
+def test_missing_gguf_path_is_reported_at_once(tmp_path):
+    with pytest.raises(models.ModelNotFound, match="GGUF file not found: .*nope.gguf"):
+        make_generator(str(tmp_path / "nope.gguf"))
+
+
+# --- transformers, with a tiny random model built here -----------------------------------
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer Qwen2 with random weights and a byte-level BPE tokenizer trained here."""
+    import torch
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    texts = ["The Transformer was introduced in 2017.", "GPT-3 有 1750 亿参数。", "What is 2+2? Four."] * 20
+    tok = Tokenizer(BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    fast.chat_template = CHATML
+    torch.manual_seed(0)
+    config = Qwen2Config(
+        vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, tie_word_embeddings=True,
+        initializer_range=0.5,  # the default 0.02 makes a random model repeat one token
+    )
+    path = tmp_path_factory.mktemp("tiny-qwen2")
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
+
+
+def test_transformers_stream_matches_plain_generate(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gen = make_generator(f"hf:{tiny_model_dir}")
+    assert isinstance(gen, TransformersGenerator) and not gen.loaded
+    deltas = list(gen.stream(QUESTION, max_tokens=24))
+    assert gen.info["device"] == "cpu" and gen.info["dtype"] == "float32"
+    assert len(deltas) > 1 and "".join(deltas) == gen.complete(QUESTION, max_tokens=24)
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = tok.apply_chat_template(QUESTION, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=24, do_sample=False)
+    expected = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "".join(deltas) == expected and expected.strip()
+
+    stop = expected.strip()[3:6]
+    assert gen.complete(QUESTION, max_tokens=24, stop=[stop]) == expected[: expected.index(stop)]
+    assert gen.count_tokens("What is 2+2?") == len(tok.encode("What is 2+2?", add_special_tokens=False))
+
+
+def test_transformers_dtype_can_be_chosen(tiny_model_dir):
+    gen = make_generator(str(tiny_model_dir), dtype="bfloat16", device="cpu")
+    assert isinstance(gen, TransformersGenerator)
+    assert gen.complete(QUESTION, max_tokens=4) is not None
+    assert gen.info["dtype"] == "bfloat16"
+
+
+def test_transformers_unknown_hub_id_offline_names_the_setting(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    gen = TransformersGenerator("no-such-org/no-such-model")
+    with pytest.raises(GeneratorUnavailable) as err:
+        gen.load()
+    assert "\n" not in str(err.value) and "--llm / RAG_LLM" in str(err.value)
+
+
+# --- OpenAI-compatible HTTP server ------------------------------------------------------
+
+def test_openai_backend_streams_from_a_local_llama_cpp_server(default_gguf, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "server.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OPENAI_API_KEY": "none"},
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready in 90 s"
+            time.sleep(0.5)
+
+        gen = make_generator(f"openai:http://127.0.0.1:{port}")
+        assert isinstance(gen, OpenAIGenerator) and gen.base_url.endswith("/v1")
+        deltas = list(gen.stream(QUESTION, max_tokens=8))
+        assert "4" in "".join(deltas)
+        assert gen.info["model"] == str(default_gguf)  # the first (only) model the server lists
+        assert gen.count_tokens("hello world") == 2  # exact, from the server's tokenizer
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def test_unreachable_server_is_one_line_naming_the_setting():
+    gen = make_generator(f"openai:http://127.0.0.1:{_free_port()}/v1#some-model")
+    with pytest.raises(GeneratorUnavailable) as err:
+        gen.complete(QUESTION, max_tokens=4)
+    msg = str(err.value)
+    assert "\n" not in msg and "cannot reach the model server" in msg and "--llm / RAG_LLM" in msg
+
+
+def test_bad_openai_spec_is_refused():
+    with pytest.raises(GeneratorUnavailable, match="expected openai:http://host:port/v1#model"):
+        make_generator("openai:localhost:8000")
