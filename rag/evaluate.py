@@ -382,17 +382,19 @@ def score_question(
     return QuestionResult(**row)
 
 
-def summarize(rows: Sequence[QuestionResult]) -> dict:
+def summarize(rows: Sequence[QuestionResult], *, depth: int | None = None) -> dict:
     """Totals over rows. Rates are shares in [0, 1]; None where nothing was measurable.
 
     Retrieval and answer rates cover answerable questions whose sources are indexed;
     refusal accuracy covers unanswerable ones; latencies cover every question. hit@k is
-    None when k exceeds the number of passages retrieved (it could not be measured).
+    None when k exceeds ``depth``, the most passages any question retrieved (default:
+    computed from ``rows``; a breakdown passes the whole run's).
     """
     scored = [r for r in rows if r.answerable and not r.source_missing]
     unanswerable = [r for r in rows if not r.answerable]
     full = any(r.refused is not None for r in rows)
-    depth = max((r.n_retrieved for r in rows), default=0)
+    if depth is None:
+        depth = max((r.n_retrieved for r in rows), default=0)
     totals: dict[str, Any] = {
         "questions": len(rows),
         "answerable": sum(r.answerable for r in rows),
@@ -402,9 +404,9 @@ def summarize(rows: Sequence[QuestionResult]) -> dict:
         "retrieval_depth": depth,
     }
     for k in HIT_KS:
-        measurable = k <= depth
-        totals[f"hit@{k}"] = _mean([hit_at(r.doc_rank, k) for r in scored]) if measurable else None
-        totals[f"answer_hit@{k}"] = _mean([hit_at(r.answer_rank, k) for r in scored]) if measurable else None
+        totals[f"hit@{k}"] = _mean([hit_at(r.doc_rank, k) for r in scored]) if k <= depth else None
+    for k in HIT_KS:
+        totals[f"answer_hit@{k}"] = _mean([hit_at(r.answer_rank, k) for r in scored]) if k <= depth else None
     totals["mrr"] = _mean([reciprocal_rank(r.doc_rank) for r in scored])
     answered = [r for r in scored if full and not r.refused]
     cited = sum(r.n_citations for r in answered)
@@ -427,7 +429,8 @@ def _grouped(rows: Sequence[QuestionResult], key: str) -> dict[str, dict]:
     groups: dict[str, list[QuestionResult]] = {}
     for row in rows:
         groups.setdefault(getattr(row, key), []).append(row)
-    return {name: summarize(group) for name, group in sorted(groups.items())}
+    depth = max((r.n_retrieved for r in rows), default=0)
+    return {name: summarize(group, depth=depth) for name, group in sorted(groups.items())}
 
 
 # -- running a question set -----------------------------------------------------------
@@ -494,7 +497,8 @@ def run_eval(
     ``questions`` is a loaded set or the path of one (a path is recorded with its sha256).
     Retrieval-only runs call ``assistant.retriever.search(question, top_k or 10)`` and no
     model; full runs call ``assistant.ask(question, history)`` (passing ``top_k`` when
-    given), follow-ups with their scripted history. The assistant must expose ``.index``
+    given), follow-ups with their scripted history (a retrieval-only run searches a
+    follow-up as typed: rewriting it needs the model). The assistant must expose ``.index``
     (documents and manifest), ``.retriever`` and ``.info()``.
     """
     path = Path(questions) if isinstance(questions, (str, Path)) else None
@@ -562,7 +566,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 _GROUP_COLUMNS = ("questions", "scored", "accuracy", "f1", "hit@1", "hit@5", "mrr",
-                  "refusal_accuracy", "false_refusal_rate", "total_s_p50")
+                  "refusal_accuracy", "false_refusal_rate", "retrieve_s_p50", "total_s_p50")
 
 
 def worst_rows(rows: Sequence[QuestionResult], n: int = WORST_N) -> list[QuestionResult]:
@@ -628,10 +632,13 @@ def write_chart(report: Report, path: Path) -> Path:
     groups = [report.by_kind[k] for k in kinds]
     depth = report.totals["retrieval_depth"]
     hit_key = f"hit@{max((k for k in HIT_KS if k <= depth), default=1)}"
-    series = [(hit_key, [g.get(hit_key) or 0.0 for g in groups])]
+    def column(key: str) -> list[float]:
+        return [np.nan if g.get(key) is None else g[key] for g in groups]  # nan: no bar, not a zero
+
+    series = [(hit_key, column(hit_key))]
     if report.meta.get("mode") == "full":
-        series.insert(0, ("accuracy", [g.get("accuracy") or 0.0 for g in groups]))
-        series.append(("refusal accuracy", [g.get("refusal_accuracy") or 0.0 for g in groups]))
+        series.insert(0, ("accuracy", column("accuracy")))
+        series.append(("refusal accuracy", column("refusal_accuracy")))
 
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     left, right = figure.subplots(1, 2)
@@ -644,8 +651,8 @@ def write_chart(report: Report, path: Path) -> Path:
     left.set_title("quality by kind")
     left.legend(fontsize="small")
     latency_key = "total_s" if report.meta.get("mode") == "full" else "retrieve_s"
-    right.bar(positions, [g.get(f"{latency_key}_p50") or 0.0 for g in groups], 0.6, label="p50")
-    right.plot(positions, [g.get(f"{latency_key}_p95") or 0.0 for g in groups], "o", color="black", label="p95")
+    right.bar(positions, column(f"{latency_key}_p50"), 0.6, label="p50")
+    right.plot(positions, column(f"{latency_key}_p95"), "o", color="black", label="p95")
     right.set_xticks(positions, kinds, rotation=30, ha="right")
     right.set_ylabel("seconds")
     right.set_title(f"{latency_key} by kind")
@@ -718,6 +725,8 @@ def compare(report_a_dir: Path | str, report_b_dir: Path | str) -> str:
         lines.append(f"setting {key}: {_describe(settings_a.get(key))} -> {_describe(settings_b.get(key))}")
     if a.meta.get("questions", {}).get("sha256") != b.meta.get("questions", {}).get("sha256"):
         lines.append("note: the question sets differ")
+    if a.meta.get("mode") != b.meta.get("mode"):
+        lines.append(f"note: comparing a {a.meta.get('mode')} run with a {b.meta.get('mode')} run")
 
     def delta(x: Any, y: Any) -> str:
         if isinstance(x, (int, float)) and isinstance(y, (int, float)) and not isinstance(x, bool):

@@ -339,8 +339,10 @@ def test_report_files_and_recorded_run(tmp_path, question_file):
 def test_summary_is_a_function_of_rows(tmp_path, question_file):
     report = run_eval(ScriptedAssistant(), question_file, out_dir=tmp_path / "r", progress=False)
     assert summarize(report.rows) == report.totals
-    only_zh = [r for r in report.rows if r.lang == "zh"]
-    assert report.by_lang["zh"] == summarize(only_zh)
+    only_en = [r for r in report.rows if r.lang == "en"]
+    assert report.by_lang["en"] == summarize(only_en, depth=3)
+    # measured to the run's depth: the en questions retrieved at most 2 passages, the run 3
+    assert report.by_lang["en"]["hit@3"] == 1.0 and summarize(only_en)["hit@3"] is None
 
 
 def test_retrieval_only_uses_no_model(tmp_path, question_file):
