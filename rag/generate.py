@@ -187,10 +187,13 @@ class LlamaCppGenerator(Generator):
                 seed=self.seed,
                 stream=True,
             )
-            for chunk in chunks:
-                delta = chunk["choices"][0]["delta"].get("content")
-                if delta:
-                    yield delta
+            try:
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if delta:
+                        yield delta
+            except ValueError as exc:  # e.g. "Requested tokens (5000) exceed context window of 4096"
+                raise GeneratorError(f"llama.cpp: {exc} (raise n_ctx or shorten the prompt)") from exc
 
     def count_tokens(self, text: str) -> int:
         self.load()
@@ -444,7 +447,9 @@ def _build(spec: str, device, dtype, n_ctx, threads) -> Generator:
     if spec.startswith("hf:"):
         return TransformersGenerator(spec.removeprefix("hf:"), device=device, dtype=dtype)
     if spec in models.REGISTRY:
-        models.locate_parts(models.REGISTRY[spec])  # fail now, not at the first question
+        model = models.REGISTRY[spec]
+        if not models.model_path(model).is_file():
+            models.locate_parts(model)  # fail now, not at the first question
         return LlamaCppGenerator(spec, n_ctx=n_ctx, threads=threads)
     if spec.lower().endswith(".gguf"):
         path = Path(spec).expanduser()

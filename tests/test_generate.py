@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from rag import models
 from rag.generate import (
+    GeneratorError,
     GeneratorUnavailable,
     LlamaCppGenerator,
     OpenAIGenerator,
@@ -81,6 +82,13 @@ def test_packaged_model_answers_through_llama_cpp_and_loads_once(cache, monkeypa
     assert gen.complete(QUESTION, max_tokens=8) == text  # greedy: same reply again
     assert gen.count_tokens("hello world") == 2
     assert gen.complete(QUESTION, max_tokens=8, stop=["4"]) == text[: text.index("4")]
+
+
+def test_prompt_longer_than_the_context_is_a_generator_error(cache, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(cache))
+    gen = make_generator(models.DEFAULT_MODEL, n_ctx=256)
+    with pytest.raises(GeneratorError, match="exceed context window of 256 .*raise n_ctx"):
+        gen.complete([{"role": "user", "content": "word " * 400}], max_tokens=4)
 
 
 def test_missing_gguf_path_is_reported_at_once(tmp_path):
