@@ -20,7 +20,6 @@ from ingest.documents import Chunk, IngestError
 from rag.types import Answer, Citation, Hit
 from ui.app import (
     EXAMPLES,
-    LOADING_BUBBLE,
     AssistantLoader,
     UIError,
     build_app,
@@ -160,7 +159,8 @@ def test_questions_wait_for_the_model_to_load_and_see_loading_state():
     textbox, messages, sources, status = next(updates)
     assert textbox == ""  # the question moved into the chat at once
     assert messages[-2] == {"role": "user", "content": "Who proposed Word2Vec?"}
-    assert messages[-1]["content"] == LOADING_BUBBLE and "loading" in status
+    assert "rag-pending" in messages[-1]["content"] and "loading the index" in messages[-1]["content"]
+    assert "loading" in status
     release.set()
     *_, (textbox, messages, sources, status) = list(updates)
     assert 'href="#src-1"' in messages[-1]["content"] and TITLE in sources

@@ -55,7 +55,10 @@ EXAMPLES = (
 )
 TITLE = "大模型发展史问答 · LLM history Q&A"
 SOURCES_EMPTY = '<div class="rag-sources rag-sources-empty">Sources for the answer appear here. / 回答的来源会显示在这里。</div>'
-LOADING_BUBBLE = '<span class="rag-notice rag-pending">⏳ loading the model… / 正在加载模型…</span>'
+SUBTITLE = (
+    "Answers come only from the indexed articles and papers, each with numbered sources. "
+    "答案只来自已索引的文章和论文，并附编号来源。"
+)
 CHAT_PLACEHOLDER = (
     "**Ask about the history of large language models** — in Chinese or English.  \n"
     "问一个关于大模型发展史的问题，中英文均可。每个回答都带有编号的来源。"
@@ -188,12 +191,12 @@ class AssistantLoader:
 def render_banner(state: LoadState) -> str:
     """The status banner at the top of the page."""
     if state.ready:
-        return '<div class="rag-banner rag-ready">✅ ready — ask a question / 可以提问了</div>'
+        return '<div class="rag-banner rag-ready">Ready — ask a question / 可以提问了</div>'
     if state.failed:
-        return f'<div class="rag-banner rag-failed">⚠ {html.escape(state.message)}</div>'
+        return f'<div class="rag-banner rag-failed">Not ready / 无法回答: {html.escape(state.message)}</div>'
     hint = "the first start takes a few seconds; you can type your question meanwhile / 首次启动需要几秒钟"
     return (
-        f'<div class="rag-banner rag-loading">⏳ {html.escape(state.message)} '
+        f'<div class="rag-banner rag-loading"><span class="rag-spinner"></span>{html.escape(state.message)} '
         f"({state.seconds:.0f} s) — {hint}</div>"
     )
 
@@ -217,6 +220,11 @@ def render_info(info: Mapping[str, Any]) -> str:
     if info.get("built_at"):
         parts.append(f"index built {info['built_at']}")
     return '<div class="rag-footer">' + " · ".join(html.escape(str(p)) for p in parts) + "</div>"
+
+
+def loading_bubble(state: LoadState) -> str:
+    """The answer bubble of a question asked while the assistant is still starting."""
+    return f'<span class="rag-notice rag-pending">{html.escape(state.message)}</span>'
 
 
 def render_status(text: str) -> str:
@@ -253,7 +261,7 @@ def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0):
         messages.append(_user_message(question))
         while not loader.wait(0):
             state = loader.state()
-            messages_now = [*messages, _assistant_message(LOADING_BUBBLE)]
+            messages_now = [*messages, _assistant_message(loading_bubble(state))]
             yield "", messages_now, SOURCES_EMPTY, render_status(f"{state.message} ({state.seconds:.0f} s)")
             loader.wait(poll_s)
         state = loader.state()
@@ -299,7 +307,11 @@ def build_app(
         return render_banner(state), render_info(state.info), gr.Timer(active=not done)
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
-        gr.HTML(f'<div class="rag-header"><h1>{html.escape(title)}</h1></div>', js_on_load=None)
+        gr.HTML(
+            f'<div class="rag-header"><h1>{html.escape(title)}</h1>'
+            f"<p>{html.escape(SUBTITLE)}</p></div>",
+            js_on_load=None,
+        )
         banner = gr.HTML(render_banner(loader.state()), elem_id="rag-banner", js_on_load=None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
@@ -307,12 +319,14 @@ def build_app(
                     elem_id="rag-chat",
                     label="Chat",
                     show_label=False,
-                    height=520,
+                    height=460,
                     placeholder=CHAT_PLACEHOLDER,
                     feedback_options=None,
                     buttons=["copy"],
-                    latex_delimiters=[],  # "$" and "$$" in articles are money and text, not maths
+                    latex_delimiters=[],  # "$" in the articles is money and text, not maths
                 )
+                with gr.Row(elem_classes=["rag-examples"]):
+                    example_buttons = [gr.Button(text, size="sm", variant="secondary", scale=0) for text in examples]
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(
                         elem_id="rag-question",
@@ -323,12 +337,9 @@ def build_app(
                         scale=6,
                         autofocus=True,
                     )
-                    ask = gr.Button("Ask / 提问", variant="primary", scale=1, min_width=90, elem_id="rag-ask")
-                    stop = gr.Button("Stop / 停止", variant="stop", scale=1, min_width=90, elem_id="rag-stop")
+                    ask = gr.Button("提问 Ask", variant="primary", scale=0, min_width=120, elem_id="rag-ask")
+                    stop = gr.Button("停止 Stop", variant="secondary", scale=0, min_width=120, elem_id="rag-stop")
                 status = gr.HTML("", elem_id="rag-status", js_on_load=None)
-                with gr.Row(elem_classes=["rag-examples"]):
-                    example_buttons = [gr.Button(text, size="sm", variant="secondary") for text in examples]
-                clear = gr.Button("Clear the conversation / 清空对话", size="sm", variant="secondary")
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(SOURCES_EMPTY, elem_id="rag-sources", js_on_load=None)
         with gr.Accordion("Settings / 设置", open=False):
@@ -357,8 +368,9 @@ def build_app(
             filled = button.click(lambda text=text: text, outputs=question, queue=False, api_name=False)
             events.append(filled.then(**generation, api_name=False))
         stop.click(mark_stopped_update, inputs=[chatbot], outputs=[chatbot, status], cancels=events, queue=False, api_name=False)
-        clear.click(
-            lambda: ([], SOURCES_EMPTY, ""), outputs=[chatbot, sources, status], cancels=events, queue=False, api_name=False
+        # The chat's own clear (bin) button empties the chat; the panel and status follow.
+        chatbot.clear(
+            lambda: (SOURCES_EMPTY, ""), outputs=[sources, status], cancels=events, queue=False, api_name=False
         )
         timer.tick(refresh, outputs=[banner, footer, timer], queue=False, show_progress="hidden", api_name=False)
         app.load(refresh, outputs=[banner, footer, timer], queue=False, show_progress="hidden", api_name=False)
@@ -412,7 +424,7 @@ def launch(
         show_error=False,
         ssr_mode=False,
         mcp_server=False,
-        footer_links=["settings"],
+        footer_links=[],
         css=PAGE_CSS,
     )
     return local_url
@@ -437,17 +449,24 @@ def serve(settings: "Settings") -> None:
 
 PAGE_CSS = """
 .rag-header h1 { font-size: 1.5rem; margin: 0.2rem 0 0.1rem; }
+.rag-header p { margin: 0; color: var(--body-text-color-subdued); font-size: 0.9rem; }
+.rag-spinner, .rag-pending::before { display: inline-block; width: 0.7em; height: 0.7em; margin-right: 0.5em;
+  border: 2px solid currentColor; border-right-color: transparent; border-radius: 50%;
+  animation: rag-spin 0.8s linear infinite; vertical-align: -0.05em; content: ""; }
+@keyframes rag-spin { to { transform: rotate(360deg); } }
 .rag-banner { padding: 6px 12px; border-radius: 6px; font-size: 0.9rem; }
 .rag-loading { background: rgba(59,130,246,0.12); color: var(--body-text-color); }
 .rag-ready { background: rgba(34,197,94,0.12); color: var(--body-text-color); }
 .rag-failed { background: rgba(220,38,38,0.14); color: #b91c1c; font-weight: 600; }
 .rag-status { font-size: 0.85rem; color: var(--body-text-color-subdued); min-height: 1.2em; }
 .rag-footer { font-size: 0.8rem; color: var(--body-text-color-subdued); text-align: center; padding: 6px 0; }
-.rag-examples button { flex: 0 1 auto !important; }
+.rag-examples { gap: 6px !important; }
+.rag-examples button { flex: 0 1 auto !important; font-weight: 400; }
 a.rag-cite { font-size: 0.8em; font-weight: 600; text-decoration: none; vertical-align: super; padding: 0 1px; }
-.rag-notice.rag-refusal { border-left: 4px solid #f59e0b; background: rgba(245,158,11,0.12); padding: 8px 12px; border-radius: 6px; font-weight: 600; }
-.rag-notice.rag-error { border-left: 4px solid #dc2626; background: rgba(220,38,38,0.10); padding: 8px 12px; border-radius: 6px; }
-.rag-notice.rag-info { border-left: 4px solid #3b82f6; background: rgba(59,130,246,0.10); padding: 6px 12px; border-radius: 6px; font-size: 0.9em; }
+.rag-notice.rag-refusal, .rag-notice.rag-error, .rag-notice.rag-info { padding: 8px 12px; border-radius: 6px; font-size: 0.95rem; line-height: 1.5; }
+.rag-notice.rag-refusal { border-left: 4px solid #f59e0b; background: rgba(245,158,11,0.14); font-weight: 600; }
+.rag-notice.rag-error { border-left: 4px solid #dc2626; background: rgba(220,38,38,0.10); }
+.rag-notice.rag-info { border-left: 4px solid #3b82f6; background: rgba(59,130,246,0.10); font-size: 0.9rem; }
 .rag-meta, .rag-pending { color: var(--body-text-color-subdued); font-size: 0.85em; }
 .rag-typing { animation: rag-blink 1s steps(2, start) infinite; }
 @keyframes rag-blink { to { visibility: hidden; } }

@@ -123,7 +123,7 @@ def chat_step(
 def error_update(message: str, partial: Sequence[str] = ()) -> ChatUpdate:
     """The final state for a failed question: what was written so far, then the message."""
     body = render_answer_text("".join(partial)) if partial else ""
-    bubble = (body + "\n\n" if body else "") + _notice("rag-error", "⚠ " + message)
+    bubble = (body + "\n\n" if body else "") + _notice("rag-error", "Error / 错误: " + message)
     return ChatUpdate(bubble, "", "error: " + message, final=True)
 
 
@@ -135,7 +135,7 @@ def one_line(text: str) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-_SEARCHING = '<span class="rag-notice rag-pending">🔎 searching the documents… / 正在检索文档…</span>'
+_SEARCHING = '<span class="rag-notice rag-pending">searching the documents… / 正在检索文档…</span>'
 _TYPING = ' <span class="rag-notice rag-typing">▌</span>'
 
 
@@ -182,7 +182,7 @@ def render_answer(answer: Answer) -> str:
         parts.append(_notice("rag-info", answer.notice))
     if answer.refused:
         # The assistant's own refusal sentence says the same as the notice; one is enough.
-        parts.append(_notice("rag-refusal", "🚫 " + REFUSAL_NOTICE))
+        parts.append(_notice("rag-refusal", REFUSAL_NOTICE))
         parts.append('<span class="rag-notice rag-meta">The closest passages are listed under Sources.</span>')
         return "\n\n".join(parts)
     parts.append(render_answer_text(answer.text, known=(c.n for c in answer.citations)))
@@ -281,7 +281,7 @@ def render_sources(answer: Answer) -> str:
     others = [hit for hit in answer.retrieved if hit.row not in cited_rows]
     parts = ['<div class="rag-sources">']
     if answer.refused:
-        parts.append(_notice("rag-refusal", REFUSAL_NOTICE))
+        parts.append("<h4>No passage answers this / 没有段落能回答这个问题</h4>")
         if others:
             parts.append(
                 f"<details><summary>Closest passages / 最接近的段落 ({len(others)})</summary>"
@@ -324,7 +324,7 @@ def render_status(answer: Answer, elapsed_s: float) -> str:
     if speed:
         bits.append(f"{speed:.1f} tokens/s")
     first = answer.timings.get("first_token_s")
-    if first is not None:
+    if first is not None and not answer.refused:
         bits.append(f"first token {first:.1f} s")
     return " · ".join(bits)
 
@@ -424,7 +424,7 @@ def mark_stopped(messages: Sequence[Any]) -> list[Any]:
     if role != "assistant" or not _PLACEHOLDER.search(text):
         return messages
     text = _PLACEHOLDER.sub("", text)
-    text = (text.rstrip() + "\n\n" if text.strip() else "") + _notice("rag-info", "⏹ stopped / 已停止")
+    text = (text.rstrip() + "\n\n" if text.strip() else "") + _notice("rag-info", "stopped / 已停止")
     messages[-1] = {"role": "assistant", "content": text}
     return messages
 
