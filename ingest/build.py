@@ -1,0 +1,235 @@
+"""Building the index: load the corpus and papers, chunk, embed, write.
+
+Owns the build pipeline and what a rebuild can skip. A source whose document is
+unchanged (same content hash, id and title, hence the same chunks) keeps the vectors
+it has in the previous index when that index was built with the same embedder and
+chunker settings; only new or changed sources are embedded. Another embedder or other
+chunker settings rebuild everything. The write itself is atomic (:mod:`ingest.index`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunk import chunk_document
+from ingest.corpus import load_corpus
+from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, LoadResult, SkippedFile
+from ingest.embed import DEFAULT_EMBEDDER, Embedder, make_embedder
+from ingest.index import (
+    IndexCorrupt,
+    IndexMismatch,
+    IndexMissing,
+    chunk_rows,
+    load_index,
+    tidy_interrupted_write,
+    write_index,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class DuplicateDocumentId(IngestError):
+    """Two sources would get the same document id."""
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a build did, for the CLI: counts, skipped files, reuse and time per stage.
+
+    ``seconds`` has the stages load, chunk, embed and write; ``extractors`` maps each
+    source to the extractor that read it; ``rebuilt_because`` says why nothing could be
+    reused (``None`` when the previous index was reused where possible).
+    """
+
+    index_dir: str
+    embedder: str
+    chunker: ChunkerSettings
+    documents: int
+    articles: int
+    papers: int
+    pages: int
+    chunks: int
+    embedded: int
+    reused: int
+    references: int
+    skipped: tuple[SkippedFile, ...] = ()
+    extractors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    rebuilt_because: str | None = None
+
+    def __str__(self) -> str:
+        lines = [
+            f"Index written to {self.index_dir} (embedder {self.embedder}, chunks of "
+            f"{self.chunker.size} characters overlapping {self.chunker.overlap})",
+            f"  documents: {self.documents} ({self.articles} articles, {self.papers} papers), "
+            f"{self.pages} pages, {self.chunks} chunks, {self.references} cited papers found",
+            f"  vectors:   {self.embedded} chunks embedded, {self.reused} reused from the previous index"
+            + (f" (full rebuild: {self.rebuilt_because})" if self.rebuilt_because else ""),
+        ]
+        if self.skipped:
+            lines.append(f"  skipped:   {len(self.skipped)} file(s)")
+            lines.extend(f"    {s.path}: {s.reason}" for s in self.skipped)
+        if self.extractors:
+            lines.append("  sources:")
+            width = max(len(source) for source in self.extractors)
+            lines.extend(f"    {source:<{width}}  {how}" for source, how in self.extractors.items())
+        stages = ", ".join(f"{stage} {s:.1f}s" for stage, s in self.seconds.items())
+        lines.append(f"  time:      {stages} (total {sum(self.seconds.values()):.1f}s)")
+        return "\n".join(lines)
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    *,
+    embedder: str | Embedder = DEFAULT_EMBEDDER,
+    chunker: ChunkerSettings = ChunkerSettings(),
+    papers_dirs: Sequence[Path] = (),
+    progress: bool = True,
+) -> BuildSummary:
+    """Build (or update) the index in ``index_dir`` from ``corpus_dir`` and the PDFs in ``papers_dirs``.
+
+    Unchanged sources reuse their vectors from the previous index; the new index
+    replaces the old one atomically, so a failed or killed build leaves the old one in
+    place. ``embedder`` is a spec for :func:`ingest.embed.make_embedder` or an embedder
+    itself. Raises :class:`ingest.corpus.EmptyCorpus` when the corpus has no documents.
+    """
+    index_dir = Path(index_dir)
+    seconds: dict[str, float] = {}
+    # A bad spec fails here, before any loading; models themselves load on first use.
+    model = make_embedder(embedder) if isinstance(embedder, str) else embedder
+    tidy_interrupted_write(index_dir)
+
+    started = time.perf_counter()
+    documents, skipped, references = _load_documents(Path(corpus_dir), papers_dirs, progress)
+    seconds["load"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    chunks_of = {doc.doc_id: chunk_document(doc, chunker) for doc in documents}
+    seconds["chunk"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    previous, rebuilt_because = _previous_index(index_dir, model.id, chunker)
+    chunks: list[Chunk] = []
+    vectors: list[np.ndarray | None] = []  # per document: reused vectors, or None to embed
+    for doc in documents:
+        chunks.extend(chunks_of[doc.doc_id])
+        vectors.append(_reusable_vectors(previous, doc, chunks_of[doc.doc_id]))
+    to_embed = [c.text for doc, v in zip(documents, vectors) if v is None for c in chunks_of[doc.doc_id]]
+    if to_embed:
+        logger.info("embedding %d of %d chunks with %s", len(to_embed), len(chunks), model.id)
+    fresh = model.embed(to_embed, progress=progress) if to_embed or previous is None else None
+    dim = fresh.shape[1] if fresh is not None else previous.manifest["embedder"]["dim"]
+    matrix = np.empty((len(chunks), dim), dtype=np.float32)
+    row = taken = 0
+    for doc, reused in zip(documents, vectors):
+        n = len(chunks_of[doc.doc_id])
+        if reused is None:
+            reused, taken = fresh[taken : taken + n], taken + n
+        matrix[row : row + n] = reused
+        row += n
+    seconds["embed"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    write_index(
+        index_dir,
+        documents=documents,
+        chunks=chunks,
+        vectors=matrix,
+        embedder_id=model.id,
+        chunker=chunker,
+        references=references,
+        progress=progress,
+    )
+    seconds["write"] = time.perf_counter() - started
+
+    kinds = [doc.kind for doc in documents]
+    return BuildSummary(
+        index_dir=str(index_dir),
+        embedder=model.id,
+        chunker=chunker,
+        documents=len(documents),
+        articles=kinds.count("article"),
+        papers=kinds.count("paper"),
+        pages=sum(len(doc.pages) or 1 for doc in documents),
+        chunks=len(chunks),
+        embedded=len(to_embed),
+        reused=len(chunks) - len(to_embed),
+        references=len(references),
+        skipped=skipped,
+        extractors={doc.source: doc.extractor for doc in documents},
+        seconds=seconds,
+        rebuilt_because=rebuilt_because,
+    )
+
+
+def _load_documents(
+    corpus_dir: Path, papers_dirs: Sequence[Path], progress: bool
+) -> tuple[list[Document], tuple[SkippedFile, ...], list[dict]]:
+    """The corpus documents then the papers, the files skipped, and the papers cited."""
+    from ingest.references import find_references, refs_to_dicts
+
+    logger.info("loading the corpus in %s", corpus_dir)
+    corpus = load_corpus(corpus_dir)
+    # The articles' citations: what the papers are matched against, and the list
+    # `rag papers` works from. Papers' own bibliographies would add hundreds of ids.
+    references = find_references(corpus.documents)
+    papers = LoadResult(documents=())
+    if papers_dirs:
+        from ingest.papers import load_papers
+
+        papers = load_papers([Path(d) for d in papers_dirs], references, progress=progress)
+    documents = [*corpus.documents, *papers.documents]
+    seen: dict[str, str] = {}
+    for doc in documents:
+        if doc.doc_id in seen:
+            raise DuplicateDocumentId(
+                f"document id {doc.doc_id!r} is used by both {seen[doc.doc_id]} and {doc.source}: "
+                "give one of them another id in the corpus manifest"
+            )
+        seen[doc.doc_id] = doc.source
+    return documents, (*corpus.skipped, *papers.skipped), refs_to_dicts(references)
+
+
+def _previous_index(index_dir: Path, embedder_id: str, chunker: ChunkerSettings):
+    """The previous index if its vectors can be reused, else ``None`` and the reason."""
+    try:
+        previous = load_index(index_dir)
+    except IndexMissing:
+        return None, "no previous index"
+    except (IndexMismatch, IndexCorrupt) as exc:
+        logger.warning("rebuilding everything: the previous index cannot be reused (%s)", exc)
+        return None, "previous index unusable"
+    built_with = previous.manifest["embedder"]["id"]
+    if built_with != embedder_id:
+        reason = f"embedder changed from {built_with} to {embedder_id}"
+    elif previous.manifest["chunker"] != {"size": chunker.size, "overlap": chunker.overlap}:
+        old = previous.manifest["chunker"]
+        reason = (
+            f"chunker changed from size {old['size']}/overlap {old['overlap']} "
+            f"to {chunker.size}/{chunker.overlap}"
+        )
+    else:
+        return previous, None
+    logger.info("rebuilding everything: %s", reason)
+    return None, reason
+
+
+def _reusable_vectors(previous, doc: Document, chunks: list[Chunk]) -> np.ndarray | None:
+    """The previous index's vectors for ``doc`` when its source and chunks are unchanged."""
+    if previous is None:
+        return None
+    entry = previous.manifest["sources"].get(doc.source)
+    if not entry or (entry["sha256"], entry["doc_id"], entry["title"]) != (doc.sha256, doc.doc_id, doc.title):
+        return None
+    start, end = chunk_rows(previous.manifest, doc.source)
+    # Same bytes can still chunk differently (a new cleaning rule); compare to be sure.
+    if previous.chunks[start:end] != chunks:
+        return None
+    return previous.vectors()[start:end]

@@ -1,0 +1,510 @@
+"""The on-disk index: its format, writing it atomically, and reading it back.
+
+Owns every file in the index directory; nothing else reads or writes them.
+
+- ``manifest.json``: format version, embedder id and dimension, chunker settings, one
+  entry per source file (content hash, document id, title, kind, extractor, pages,
+  chunk count and rows), the documents, the cited papers (``references``), build time
+  and counts. It is written last, so a directory with a manifest is complete.
+- ``vectors.faiss``: a flat inner-product FAISS index over L2-normalised float32
+  vectors, so scores are cosines. A chunk's row in it is the chunk's id; the vectors
+  can be read back from it, so no second copy is kept.
+- ``chunks.jsonl``: line ``i`` is the chunk in row ``i``.
+- ``keyword/``: the BM25 index over :func:`ingest.keyword.tokenize` terms, in bm25s's
+  own format; its document ``i`` is row ``i`` too.
+
+:func:`write_index` builds a new directory next to the old one and swaps it in with
+renames, so a reader sees the old index or the new one, never a mix, and a build that
+is killed leaves the old index loadable (the next write tidies up after it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ingest.documents import Chunk, ChunkerSettings, Document, IngestError
+from ingest.embed import Embedder, make_embedder
+from ingest.keyword import TOKENIZER_VERSION, tokenize
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+CHUNKS = "chunks.jsonl"
+KEYWORD_DIR = "keyword"
+_REBUILD = "run `rag rebuild` to rebuild it"
+
+
+class IndexMissing(IngestError):
+    """There is no index where one was expected."""
+
+
+class IndexMismatch(IngestError):
+    """The index was built in a way this program or configuration cannot use."""
+
+
+class IndexCorrupt(IngestError):
+    """An index file is unreadable or disagrees with the others."""
+
+
+class Index:
+    """A loaded index: chunks by row, dense and keyword search, and its manifest.
+
+    ``documents`` maps doc_id to title, url, arxiv_id, kind, lang, source, pages and
+    authors. Use :func:`load_index` to get one.
+    """
+
+    def __init__(self, path: Path, manifest: dict, chunks: list[Chunk], dense, keyword):
+        self.path = path
+        self.manifest = manifest
+        self.chunks = chunks
+        self.documents: dict[str, dict] = manifest["documents"]
+        self._dense = dense
+        self._keyword = keyword
+        self._vectors: np.ndarray | None = None
+        self._embedder: Embedder | None = None
+        self._lock = threading.Lock()
+
+    def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """The ``k`` rows nearest each query vector, as (row, cosine), best first.
+
+        Query vectors must be L2-normalised, as :meth:`Embedder.embed` returns them.
+        """
+        queries = np.ascontiguousarray(np.atleast_2d(query_vectors), dtype=np.float32)
+        k = min(k, self._dense.ntotal)
+        if k <= 0:
+            return [[] for _ in range(len(queries))]
+        if queries.shape[1] != self._dense.d:
+            raise IndexMismatch(
+                f"query vectors have {queries.shape[1]} dimensions but the index at {self.path} has "
+                f"{self._dense.d}: embed queries with the index's own embedder (Index.embedder())"
+            )
+        scores, rows = self._dense.search(queries, k)
+        return [
+            [(int(row), float(score)) for row, score in zip(row_ids, row_scores) if row >= 0]
+            for row_ids, row_scores in zip(rows, scores)
+        ]
+
+    def search_keyword(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best BM25 matches for ``query`` as (row, score), best first.
+
+        Rows that share no term with the query are never returned, so the list may be
+        shorter than ``k`` (or empty).
+        """
+        if self._keyword is None or k <= 0:
+            return []
+        vocabulary = self._keyword.vocab_dict
+        # Each distinct term counts once; terms the corpus never uses cannot score.
+        terms = [t for t in dict.fromkeys(tokenize(query)) if t in vocabulary]
+        if not terms:
+            return []
+        scores = self._keyword.get_scores(terms)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(row), float(scores[row])) for row in order if scores[row] > 0]
+
+    def embedder(self) -> Embedder:
+        """The embedder this index was built with (from the manifest), made once."""
+        with self._lock:
+            if self._embedder is None:
+                spec = self.manifest["embedder"]
+                embedder = make_embedder(spec["id"])
+                if embedder.dim != spec["dim"]:
+                    raise IndexMismatch(
+                        f"Index at {self.path} holds {spec['dim']}-dimensional vectors but embedder "
+                        f"{spec['id']} now gives {embedder.dim}: {_REBUILD}."
+                    )
+                self._embedder = embedder
+        return self._embedder
+
+    def vectors(self) -> np.ndarray:
+        """All vectors, row ``i`` for chunk ``i`` (read back from the FAISS index once)."""
+        if self._vectors is None:
+            self._vectors = self._dense.reconstruct_n(0, self._dense.ntotal)
+        return self._vectors
+
+    def vector(self, row: int) -> np.ndarray:
+        """The unit vector of one chunk."""
+        return self.vectors()[row]
+
+
+def load_index(index_dir: Path, expect_embedder: str | None = None) -> Index:
+    """Read the index in ``index_dir``.
+
+    Raises :class:`IndexMissing` when there is none, :class:`IndexMismatch` when it was
+    written by another format version, with another embedder than ``expect_embedder``,
+    or with vectors whose dimension disagrees with the manifest, and
+    :class:`IndexCorrupt` when a file is unreadable. Every message is one line that
+    names the command that fixes it.
+    """
+    index_dir = Path(index_dir)
+    where = index_dir
+    if not (index_dir / MANIFEST).is_file():
+        backup = _backup_dir(index_dir)
+        if (backup / MANIFEST).is_file():
+            # A build was killed between its two renames: the previous index is intact.
+            logger.warning("%s is mid-swap; reading the previous index from %s", index_dir, backup)
+            where = backup
+        else:
+            raise IndexMissing(f"No index at {index_dir}: run `rag rebuild` to build it.")
+
+    manifest = _read_manifest(where, index_dir)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"Index at {index_dir} has format version {version}, but this program reads version "
+            f"{FORMAT_VERSION}: {_REBUILD}."
+        )
+    built_with = manifest["embedder"]["id"]
+    if expect_embedder is not None:
+        expected = make_embedder(expect_embedder).id
+        if expected != built_with:
+            raise IndexMismatch(
+                f"Index at {index_dir} was built with embedder {built_with}, but {expected} is "
+                f"configured: run `rag rebuild` to rebuild it with {expected}."
+            )
+    if manifest.get("keyword", {}).get("tokenizer_version") != TOKENIZER_VERSION:
+        raise IndexMismatch(f"Index at {index_dir} has a keyword index from another tokenizer: {_REBUILD}.")
+
+    chunks = _read_chunks(where / CHUNKS, index_dir)
+    dense = _read_vectors(where / VECTORS, index_dir)
+    if dense.d != manifest["embedder"]["dim"]:
+        raise IndexMismatch(
+            f"Index at {index_dir}: {VECTORS} holds {dense.d}-dimensional vectors but the manifest "
+            f"says {manifest['embedder']['dim']} ({built_with}): {_REBUILD}."
+        )
+    keyword = _read_keyword(where / KEYWORD_DIR, index_dir) if manifest["keyword"]["terms"] else None
+    sizes = {CHUNKS: len(chunks), VECTORS: dense.ntotal, MANIFEST: manifest["counts"]["chunks"]}
+    if keyword is not None:
+        sizes[KEYWORD_DIR] = int(keyword.scores["num_docs"])
+    if len(set(sizes.values())) != 1:
+        detail = ", ".join(f"{name} has {n}" for name, n in sizes.items())
+        raise IndexCorrupt(f"Index at {index_dir} is damaged (row counts differ: {detail}): {_REBUILD}.")
+    return Index(index_dir, manifest, chunks, dense, keyword)
+
+
+def write_index(
+    index_dir: Path,
+    *,
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    embedder_id: str,
+    chunker: ChunkerSettings,
+    references: Sequence[dict] = (),
+    progress: bool = False,
+) -> dict:
+    """Write a complete index for ``documents`` to ``index_dir``, replacing any old one.
+
+    ``chunks`` must come grouped by document in the order of ``documents`` (each
+    document's chunks consecutive), and ``vectors[i]`` must be the unit vector of
+    ``chunks[i]``. Everything is written and fsynced in a new directory beside
+    ``index_dir`` and then renamed into place. Returns the manifest written.
+    """
+    from tqdm import tqdm
+
+    index_dir = Path(index_dir)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(chunks):
+        raise ValueError(f"{len(chunks)} chunks but vectors of shape {vectors.shape}")
+    manifest = _manifest(documents, chunks, vectors.shape[1], embedder_id, chunker, references)
+
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with _write_lock(index_dir):
+        _tidy_interrupted_write(index_dir)
+        _refuse_foreign_directory(index_dir)
+        staging = index_dir.parent / f".{index_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            steps = tqdm(total=4, desc="writing index", unit="file", disable=not progress)
+            with steps:
+                _write_vectors(staging / VECTORS, vectors)
+                steps.update()
+                _write_chunks(staging / CHUNKS, chunks)
+                steps.update()
+                manifest["keyword"]["terms"] = _write_keyword(staging / KEYWORD_DIR, chunks, progress)
+                steps.update()
+                _fsync_tree(staging)
+                # The manifest goes last: its presence marks the directory as complete.
+                _write_json(staging / MANIFEST, manifest)
+                _fsync_dir(staging)
+                steps.update()
+            _swap_in(staging, index_dir)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+    logger.info("wrote index %s: %d chunks", index_dir, len(chunks))
+    return manifest
+
+
+def tidy_interrupted_write(index_dir: Path) -> None:
+    """Finish or undo what a killed :func:`write_index` left beside ``index_dir``."""
+    index_dir = Path(index_dir)
+    if not index_dir.parent.is_dir():
+        return
+    with _write_lock(index_dir):
+        _tidy_interrupted_write(index_dir)
+
+
+# -- manifest ------------------------------------------------------------------------
+
+def _manifest(
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    dim: int,
+    embedder_id: str,
+    chunker: ChunkerSettings,
+    references: Sequence[dict],
+) -> dict:
+    rows = _rows_by_document(documents, chunks)
+    sources: dict[str, dict] = {}
+    described: dict[str, dict] = {}
+    for doc in documents:
+        start, end = rows[doc.doc_id]
+        pages = len(doc.pages) or 1
+        sources[doc.source] = {
+            "sha256": doc.sha256,
+            "doc_id": doc.doc_id,
+            "title": doc.title,
+            "kind": doc.kind,
+            "extractor": doc.extractor,
+            "pages": pages,
+            "chunks": end - start,
+            "rows": [start, end],
+        }
+        described[doc.doc_id] = {
+            "title": doc.title,
+            "url": doc.url,
+            "arxiv_id": doc.arxiv_id,
+            "kind": doc.kind,
+            "lang": doc.lang,
+            "source": doc.source,
+            "pages": pages,
+            "authors": list(doc.authors),
+        }
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedder": {"id": embedder_id, "dim": int(dim)},
+        "chunker": {"size": chunker.size, "overlap": chunker.overlap},
+        "keyword": {"library": "bm25s", "tokenizer_version": TOKENIZER_VERSION, "terms": 0},
+        "sources": sources,
+        "documents": described,
+        "references": [dict(ref) for ref in references],
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "counts": {
+            "documents": len(documents),
+            "pages": sum(entry["pages"] for entry in sources.values()),
+            "chunks": len(chunks),
+        },
+    }
+
+
+def _rows_by_document(documents: Sequence[Document], chunks: Sequence[Chunk]) -> dict[str, tuple[int, int]]:
+    """Each document's [start, end) rows; checks that chunks follow the documents' order."""
+    rows: dict[str, tuple[int, int]] = {}
+    row = 0
+    for doc in documents:
+        if doc.doc_id in rows:
+            raise ValueError(f"document id {doc.doc_id!r} appears twice")
+        start = row
+        while row < len(chunks) and chunks[row].doc_id == doc.doc_id:
+            row += 1
+        rows[doc.doc_id] = (start, row)
+    if row != len(chunks):
+        raise ValueError(
+            f"chunk {row} (of {chunks[row].doc_id!r}) is out of document order or has no document"
+        )
+    return rows
+
+
+def chunk_rows(manifest: dict, source: str) -> tuple[int, int] | None:
+    """The [start, end) rows a source's chunks occupy in an index, if it has that source."""
+    entry = manifest.get("sources", {}).get(source)
+    return tuple(entry["rows"]) if entry else None
+
+
+# -- files -----------------------------------------------------------------------------
+
+def _write_vectors(path: Path, vectors: np.ndarray) -> None:
+    import faiss
+
+    dense = faiss.IndexFlatIP(vectors.shape[1])
+    if len(vectors):
+        dense.add(vectors)
+    faiss.write_index(dense, str(path))
+
+
+def _write_chunks(path: Path, chunks: Sequence[Chunk]) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for chunk in chunks:
+            out.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+
+
+def _write_keyword(path: Path, chunks: Sequence[Chunk], progress: bool) -> int:
+    """Write the BM25 index; returns its number of distinct terms (0: nothing written)."""
+    import bm25s
+    from tqdm import tqdm
+
+    corpus = [tokenize(c.text) for c in tqdm(chunks, desc="keyword terms", unit="chunk", disable=not progress)]
+    terms = len({t for tokens in corpus for t in tokens})
+    if terms == 0:
+        # bm25s cannot index a vocabulary of nothing; search_keyword then finds nothing.
+        return 0
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    retriever.save(str(path), show_progress=False)
+    return terms
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(data, out, ensure_ascii=False, indent=1)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _read_manifest(where: Path, index_dir: Path) -> dict:
+    try:
+        manifest = json.loads((where / MANIFEST).read_text(encoding="utf-8"))
+        for key in ("embedder", "documents", "counts", "sources"):
+            if not isinstance(manifest.get(key), dict):
+                raise ValueError(f"no {key!r} table")
+        for table, key in (("embedder", "id"), ("embedder", "dim"), ("counts", "chunks")):
+            if key not in manifest[table]:
+                raise ValueError(f"no {table}.{key}")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({MANIFEST}: {exc}): {_REBUILD}.") from exc
+    return manifest
+
+
+def _read_chunks(path: Path, index_dir: Path) -> list[Chunk]:
+    try:
+        with open(path, encoding="utf-8") as lines:
+            return [Chunk(**json.loads(line)) for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({CHUNKS}: {exc}): {_REBUILD}.") from exc
+
+
+def _read_vectors(path: Path, index_dir: Path):
+    import faiss
+
+    if not path.is_file():
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({VECTORS} is missing): {_REBUILD}.")
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:  # faiss reports unreadable files as RuntimeError
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({VECTORS}: {reason}): {_REBUILD}.") from exc
+
+
+def _read_keyword(path: Path, index_dir: Path):
+    import bm25s
+
+    try:
+        return bm25s.BM25.load(str(path), show_progress=False)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({KEYWORD_DIR}/: {exc}): {_REBUILD}.") from exc
+
+
+# -- atomic replacement ---------------------------------------------------------------
+
+def _backup_dir(index_dir: Path) -> Path:
+    return index_dir.parent / f".{index_dir.name}.old"
+
+
+def _swap_in(staging: Path, index_dir: Path) -> None:
+    """Put the complete ``staging`` directory at ``index_dir``; the old one goes away.
+
+    Two renames, because a directory cannot replace a non-empty one in one step: the
+    old index becomes the backup, the new one takes its name. Killed between the two,
+    :func:`load_index` reads the backup and the next write puts it back first.
+    """
+    backup = _backup_dir(index_dir)
+    if index_dir.exists():
+        os.replace(index_dir, backup)
+    os.replace(staging, index_dir)
+    _fsync_dir(index_dir.parent)
+    if backup.exists():
+        shutil.rmtree(backup)
+
+
+def _tidy_interrupted_write(index_dir: Path) -> None:
+    parent = index_dir.parent
+    for leftover in parent.glob(f".{index_dir.name}.tmp-*"):
+        logger.info("removing %s, left by an interrupted build", leftover)
+        shutil.rmtree(leftover)
+    backup = _backup_dir(index_dir)
+    if backup.exists():
+        if (index_dir / MANIFEST).is_file():
+            logger.info("removing %s, the index an interrupted build replaced", backup)
+            shutil.rmtree(backup)
+        else:
+            logger.warning("restoring %s from %s after an interrupted build", index_dir, backup)
+            if index_dir.exists():
+                shutil.rmtree(index_dir)
+            os.replace(backup, index_dir)
+            _fsync_dir(parent)
+
+
+def _refuse_foreign_directory(index_dir: Path) -> None:
+    """Never replace (and so delete) a directory that holds something other than an index."""
+    if index_dir.is_dir() and not (index_dir / MANIFEST).is_file() and any(index_dir.iterdir()):
+        raise IngestError(
+            f"{index_dir} exists but holds no index (no {MANIFEST}); choose another index "
+            "directory or empty that one"
+        )
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IngestError(f"{index_dir} is a file, not an index directory; choose another index directory")
+
+
+@contextlib.contextmanager
+def _write_lock(index_dir: Path) -> Iterator[None]:
+    """One writer per index directory at a time (across processes, where flock exists)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; concurrent builds are the user's to avoid
+        yield
+        return
+    with open(index_dir.parent / f".{index_dir.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync_tree(root: Path) -> None:
+    for directory, _subdirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(directory))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:  # some platforms cannot open directories; renames stay atomic
+        logger.debug("cannot open directory %s to fsync it: %s", path, exc)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # not supported for directories on some filesystems
+        logger.debug("cannot fsync directory %s: %s", path, exc)
+    finally:
+        os.close(fd)
