@@ -77,16 +77,20 @@ def _page_count(path: Path) -> int:
     return len(PdfReader(path).pages)
 
 
-def paper_contains(arxiv_id: str, answer: str) -> bool:
-    """Whether any local PDF of the paper (e.g. 2303.18223.pdf, 2303.18223-zh.pdf) holds the answer."""
-    wanted = normalize(answer)
+def paper_contains(arxiv_id: str, *answers: str) -> bool:
+    """Whether any local PDF of the paper (e.g. 2303.18223.pdf, 2303.18223-zh.pdf) holds one of the answers."""
+    wanted = [normalize(a) for a in answers]
     pdfs = sorted(PAPERS.glob(f"{arxiv_id}.pdf")) + sorted(PAPERS.glob(f"{arxiv_id}-*.pdf"))
-    if any(wanted in _pypdf_text(pdf) for pdf in pdfs):
+    if any(w in _pypdf_text(pdf) for pdf in pdfs for w in wanted):
         return True
     # page by page across the PDFs, so an answer near the front of one is found quickly
     pages = {pdf: _page_count(pdf) for pdf in pdfs}
     return any(
-        wanted in _pdfminer_page(pdf, n) for n in range(max(pages.values(), default=0)) for pdf in pdfs if n < pages[pdf]
+        w in _pdfminer_page(pdf, n)
+        for n in range(max(pages.values(), default=0))
+        for pdf in pdfs
+        if n < pages[pdf]
+        for w in wanted
     )
 
 
@@ -131,7 +135,14 @@ def test_followups_carry_history_and_follow_an_earlier_question(questions):
     assert all(q.history[-1][0] == by_id[q.follows].question for q in followups)
 
 
-def test_article_answers_occur_in_a_cited_article(questions, articles):
+def test_every_cited_article_holds_an_answer(questions, articles):
+    for q in questions:
+        for source in q.sources:
+            if source in articles:
+                assert any(normalize(a) in articles[source] for a in q.answers), f"{q.id}: no answer in {source}"
+
+
+def test_answers_of_article_questions_occur_in_a_cited_article(questions, articles):
     for q in questions:
         if not q.sources or any(ARXIV_ID.match(s) for s in q.sources):
             continue  # papers: test_paper_answers_occur_in_a_source
@@ -157,10 +168,13 @@ def test_paper_questions_need_the_paper(questions, articles):
 
 @pytest.mark.skipif(not PAPERS.is_dir(), reason="../shared/papers is not available")
 def test_paper_answers_occur_in_a_source(questions, articles):
+    """Each cited paper holds an answer, and each answer is in a cited article or paper."""
     for q in questions:
         papers = [s for s in q.sources if ARXIV_ID.match(s)]
         if not papers:
             continue
+        for paper in papers:
+            assert paper_contains(paper, *q.answers), f"{q.id}: no answer in {paper}"
         for answer in q.answers:
             in_article = any(normalize(answer) in articles[s] for s in q.sources if s in articles)
             assert in_article or any(paper_contains(p, answer) for p in papers), f"{q.id}: {answer!r} is in none of {q.sources}"
