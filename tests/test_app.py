@@ -17,10 +17,11 @@ from collections.abc import Iterator
 import pytest
 
 from ingest.documents import Chunk, IngestError
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Hit, RagError
 from ui.app import (
     EXAMPLES,
     AssistantLoader,
+    PendingQuestions,
     UIError,
     build_app,
     launch,
@@ -77,10 +78,11 @@ class FakeAssistant:
                 self.running -= 1
 
 
-def text_of(message: dict) -> str:
-    """A message's text: the API gives content as a list of {"type": "text", "text": ...}."""
-    content = message["content"]
-    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+def queued(*questions: str) -> PendingQuestions:
+    pending = PendingQuestions()
+    for question in questions:
+        pending.add(question)
+    return pending
 
 
 def free_port() -> int:
@@ -126,7 +128,7 @@ def test_blocks_build_with_examples_settings_and_no_analytics():
     assert isinstance(app, gr.Blocks)
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and app.analytics_enabled is False
     config = app.get_config_file()
-    values = json.dumps([c.get("props", {}) for c in config["components"]], ensure_ascii=False)
+    values = json.dumps([c.get("props", {}) for c in config["components"]], ensure_ascii=False, default=str)
     for example in EXAMPLES:
         assert example in values
     assert "top-k" in values and "passage budget" in values
@@ -155,14 +157,14 @@ def test_questions_wait_for_the_model_to_load_and_see_loading_state():
     loader = AssistantLoader(factory).start()
     assert "loading" in render_banner(loader.state())
     respond = make_responder(loader, poll_s=0.01)
-    updates = respond("Who proposed Word2Vec?", [], 5, 800)
-    textbox, messages, sources, status = next(updates)
-    assert textbox == ""  # the question moved into the chat at once
-    assert messages[-2] == {"role": "user", "content": "Who proposed Word2Vec?"}
+    updates = respond(queued("Who proposed Word2Vec?"), [], 5, 800)
+    messages, conversation, sources, status, waiting = next(updates)
+    assert messages == conversation
+    assert messages[-2] == {"role": "user", "content": "Who proposed Word2Vec?"}  # in the chat at once
     assert "rag-pending" in messages[-1]["content"] and "loading the index" in messages[-1]["content"]
     assert "loading" in status
     release.set()
-    *_, (textbox, messages, sources, status) = list(updates)
+    *_, (messages, _, sources, status, _) = list(updates)
     assert 'href="#src-1"' in messages[-1]["content"] and TITLE in sources
     assert loader.state().ready and "fake-llm" in render_info(loader.state().info)
 
@@ -177,7 +179,7 @@ def test_missing_index_shows_the_command_that_builds_it():
     assert loader.wait(10)
     assert loader.state().failed
     assert "rag rebuild" in render_banner(loader.state())
-    *_, (_, messages, _, status) = list(make_responder(loader)("GPT-3 有多少参数?", [], None, None))
+    *_, (messages, _, _, status, _) = list(make_responder(loader)(queued("GPT-3 有多少参数?"), [], None, None))
     assert "rag rebuild" in messages[-1]["content"] and "rag-error" in messages[-1]["content"]
     with pytest.raises(UIError):
         loader.assistant
@@ -209,11 +211,62 @@ def test_loader_calls_load_model_before_ready():
 def test_settings_reach_the_assistant_and_history_is_passed():
     fake = FakeAssistant()
     respond = make_responder(AssistantLoader(fake))
-    *_, (_, messages, _, _) = list(respond("first", [], 3, 400))
-    *_, (_, messages, _, _) = list(respond("second", messages, 7, 1200))
+    *_, (messages, _, _, _, _) = list(respond(queued("first"), [], 3, 400))
+    *_, (messages, _, _, _, _) = list(respond(queued("second"), messages, 7, 1200))
     assert fake.calls[0][2] == {"top_k": 3, "passage_budget": 400}
     assert fake.calls[1][2] == {"top_k": 7, "passage_budget": 1200}
     assert fake.calls[1][1] == [("first", "Answer to first [1]")]
+
+
+def test_waiting_questions_are_answered_in_order_with_history():
+    fake = FakeAssistant()
+    pending = queued("first", "  ", "second")
+    updates = make_responder(AssistantLoader(fake), skip="SKIP")(pending, [], 5, 800)
+    _, _, _, _, waiting = next(updates)
+    assert "second" in waiting  # shown as waiting while the first is answered
+    *_, (messages, _, _, _, waiting) = list(updates)
+    assert [q for q, _, _ in fake.calls] == ["first", "second"]
+    assert fake.calls[1][1] == [("first", "Answer to first [1]")]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert waiting == "" and pending.waiting() == ()
+    # a later step for the same session finds nothing waiting and changes nothing
+    assert list(make_responder(AssistantLoader(fake), skip="SKIP")(pending, messages, 5, 800)) == [("SKIP",) * 5]
+
+
+class Endless(FakeAssistant):
+    """Streams until closed; ``closed`` tells the test the model would be free again."""
+
+    def __init__(self):
+        super().__init__()
+        self.closed = threading.Event()
+
+    def stream(self, question, history=(), **options):
+        self.calls.append((question, list(history), options))
+        try:
+            while True:
+                yield "blah "
+        finally:
+            self.closed.set()
+
+
+@pytest.mark.parametrize("reason", ["stop", "clear"])
+def test_stop_and_clear_end_the_answer_and_close_the_stream(reason):
+    fake = Endless()
+    pending = queued("endless", "never asked")
+    updates = make_responder(AssistantLoader(fake), skip="SKIP")(pending, [], 5, 800)
+    for _ in range(5):
+        messages, *_ = next(updates)
+    assert "blah" in messages[-1]["content"]
+    pending.interrupt(reason)
+    final = list(updates)
+    assert len(final) == 1 and fake.closed.is_set()
+    messages, conversation, sources, status, waiting = final[0]
+    if reason == "stop":
+        assert "stopped" in messages[-1]["content"] and "rag-typing" not in messages[-1]["content"]
+        assert sources == "SKIP" and "stopped" in status
+    else:
+        assert messages == conversation == [] and status == ""
+    assert pending.waiting() == () and [call[0] for call in fake.calls] == ["endless"]
 
 
 # --------------------------------------------------------------------------- auth
@@ -253,10 +306,27 @@ def test_eight_concurrent_questions_are_all_answered_one_at_a_time(served):
     questions = [f"question {i}" for i in range(8)]
     jobs = [client.submit(q, [], 5, 800, api_name="/ask") for q in questions]
     results = [job.result(timeout=120) for job in jobs]
-    for question, (textbox, messages, sources, status) in zip(questions, results):
-        assert text_of(messages[-2]) == question
-        answer = text_of(messages[-1])
-        assert f"Answer to {question}" in answer and 'href="#src-1"' in answer
-        assert TITLE in sources and "answered" in status
+    for question, result in zip(questions, results):
+        assert result["question"] == question and result["answer"] == f"Answer to {question} [1]"
+        assert result["citations"][0]["title"] == TITLE and result["citations"][0]["page"] == 3
+        assert result["refused"] is False and "answered" in result["status"]
     assert sorted(call[0] for call in fake.calls) == sorted(questions)
     assert fake.max_running == 1
+
+
+def test_api_passes_history_and_reports_errors(served):
+    from gradio_client import Client
+
+    class Failing(FakeAssistant):
+        def stream(self, question, history=(), **options):
+            if question == "fail":
+                raise RagError("the model file is missing; run `rag models`")
+            yield from super().stream(question, history, **options)
+
+    url, fake = served(Failing())
+    client = Client(url, verbose=False)
+    result = client.predict("follow-up", [["first", "an answer"]], 3, 500, api_name="/ask")
+    assert result["answer"] == "Answer to follow-up [1]"
+    assert fake.calls[-1][1:] == ([("first", "an answer")], {"top_k": 3, "passage_budget": 500})
+    error = client.predict("fail", None, 5, 800, api_name="/ask")
+    assert "rag models" in error["error"] and "answer" not in error

@@ -305,6 +305,19 @@ def test_stop_ends_the_answer_and_frees_the_model(browser, page):
     assert "answered" in wait_until_answered(browser, FAKE_WAIT_S)
 
 
+def test_question_sent_while_answering_waits_and_is_answered_next(browser, page):
+    open_page(browser, page(FakeAssistant()))
+    ask(browser, "GPT-3 有多少参数?")
+    WebDriverWait(browser, FAKE_WAIT_S).until(lambda d: "GPT-3" in last_bubble_text(d))
+    ask(browser, "Who won the 2030 World Cup?")  # while the first answer streams
+    assert browser.find_element(By.CSS_SELECTOR, "#rag-question textarea").get_attribute("value") == ""
+    WebDriverWait(browser, FAKE_WAIT_S).until(lambda d: "refused" in status_text(d))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#rag-chat .message-row")
+    assert [r.text.splitlines()[0] for r in rows[::2]] == ["GPT-3 有多少参数?", "Who won the 2030 World Cup?"]
+    assert "1750" in rows[1].text and "文档中没有找到答案" in rows[3].text
+    assert browser.find_element(By.ID, "rag-waiting").text == ""
+
+
 def test_example_question_is_asked_on_click(browser, page):
     open_page(browser, page(FakeAssistant()))
     example = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text == "Who proposed Word2Vec?")

@@ -17,6 +17,7 @@ from ui.chat import (
     ChatUpdate,
     chat_step,
     highlight,
+    mark_stopped,
     history_from_messages,
     messages_from_history,
     plain_text,
@@ -263,3 +264,30 @@ def test_highlight_keeps_the_text_and_escapes_it(text, terms):
     out = highlight(text, terms)
     assert html.unescape(out.replace("<mark>", "").replace("</mark>", "")) == text
     assert "<" not in out.replace("<mark>", "").replace("</mark>", "")
+
+
+def test_mark_stopped_replaces_placeholders_and_keeps_finished_answers():
+    partial = run(FakeAssistant(["GPT-3 has ", "175B"]))[2].answer_markdown
+    searching = run(FakeAssistant([]))[0].answer_markdown
+    for bubble, kept in ((partial, "175B"), (searching, "")):
+        messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": bubble}]
+        stopped = mark_stopped(messages)[-1]["content"]
+        assert "stopped" in stopped and "rag-typing" not in stopped and "rag-pending" not in stopped
+        assert kept in stopped
+    finished = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "done [1]"}]
+    assert mark_stopped(finished) == finished
+    assert mark_stopped([]) == []
+
+
+def test_error_updates_carry_the_message():
+    final = run(FakeAssistant([], fail=RagError("no model")))[-1]
+    assert final.error == "no model" and final.answer is None
+    assert run(FakeAssistant([cited_answer()]))[-1].error is None
+
+
+def test_model_text_makes_no_markdown_links_or_images():
+    text = "see ![x](https://tracker.example/p.png) and [click](javascript:alert(1)) [1](x)"
+    out = render_answer_text(text, known={1})
+    assert "](" not in out
+    assert 'href="#src-1"' in out  # a real marker still links
+    assert plain_text(out) == text

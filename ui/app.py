@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -243,42 +244,174 @@ def _assistant_message(markdown: str) -> dict[str, str]:
     return {"role": "assistant", "content": markdown}
 
 
-def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0):
-    """The submit handler: (question, messages, top_k, passage_budget) -> page updates.
+class PendingQuestions:
+    """One visitor's questions waiting to be answered, oldest first, and their Stop/Clear.
 
-    It yields (textbox, chatbot, sources, status) values: the question moves into the chat
-    at once, a "loading the model…" bubble shows while the assistant starts, then the
-    states of ``ui.chat.chat_step`` follow.
+    One instance per browser session (it lives in a ``gr.State``). Sending a question only
+    adds it here, at once; the queued answering step takes questions out in order, so a
+    question typed while another is answered waits its turn instead of being dropped.
+    ``interrupt`` (Stop, clearing the chat) forgets the waiting questions and tells the
+    answering step to end the current answer at its next update.
     """
 
-    def respond(question: str, messages: list | None, top_k: float | None, passage_budget: float | None):
-        question = (question or "").strip()
-        messages = list(messages or [])
-        if not question:
-            yield "", messages, SOURCES_EMPTY, render_status("type a question first / 请先输入问题")
-            return
-        history = history_from_messages(messages)
-        messages.append(_user_message(question))
-        while not loader.wait(0):
+    def __init__(self) -> None:
+        self._items: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._epoch = 0
+        self._reason: str | None = None
+
+    def __deepcopy__(self, memo: dict) -> "PendingQuestions":
+        # gr.State copies its value into every new session; a session starts with none waiting.
+        return PendingQuestions()
+
+    def add(self, question: str) -> None:
+        """Queue ``question`` (blank ones are ignored)."""
+        question = question.strip()
+        if question:
+            with self._lock:
+                self._items.append(question)
+
+    def take(self) -> tuple[str, int] | None:
+        """The oldest waiting question and the current epoch (see ``interrupted``), or None."""
+        with self._lock:
+            return (self._items.popleft(), self._epoch) if self._items else None
+
+    def interrupt(self, reason: str) -> None:
+        """Forget the waiting questions and end the current answer ("stop" or "clear")."""
+        with self._lock:
+            self._items.clear()
+            self._epoch += 1
+            self._reason = reason
+
+    def interrupted(self, epoch: int) -> str | None:
+        """The reason of an interruption since ``epoch``, or None."""
+        with self._lock:
+            return self._reason if self._epoch != epoch else None
+
+    def waiting(self) -> tuple[str, ...]:
+        """The waiting questions, oldest first."""
+        with self._lock:
+            return tuple(self._items)
+
+
+def render_waiting(questions: Sequence[str]) -> str:
+    """The note under the question box listing questions that wait their turn."""
+    if not questions:
+        return ""
+    items = "".join(f"<li>{html.escape(q)}</li>" for q in questions)
+    return f'<div class="rag-waiting">Waiting for their turn / 排队中 ({len(questions)}):<ol>{items}</ol></div>'
+
+
+def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = None):
+    """The answering step: answers this visitor's waiting questions, oldest first.
+
+    ``respond(pending, conversation, top_k, passage_budget)`` yields values for (chat,
+    conversation, sources, status, waiting note). Each question moves into the chat at
+    once; a "loading the model…" bubble shows while the assistant starts; then the states
+    of ``ui.chat.chat_step`` follow. ``conversation`` is the authoritative message list
+    (the chat shows it): it is read when the step starts, so a question queued behind
+    another one sees that answer in its history. ``skip`` is yielded for "no change"
+    when nothing waits (Gradio's ``gr.skip()``).
+    """
+
+    def respond(pending: PendingQuestions, conversation: list | None, top_k: float | None, passage_budget: float | None):
+        messages = list(conversation or [])
+        answered_any = False
+        while (taken := pending.take()) is not None:
+            question, epoch = taken
+            answered_any = True
+            history = history_from_messages(messages)
+            messages.append(_user_message(question))
+            shown = [*messages]
+            while not loader.wait(0):
+                if reason := pending.interrupted(epoch):
+                    yield interrupted_outputs(reason, shown, skip)
+                    return
+                state = loader.state()
+                shown = [*messages, _assistant_message(loading_bubble(state))]
+                status = render_status(f"{state.message} ({state.seconds:.0f} s)")
+                yield shown, shown, SOURCES_EMPTY, status, render_waiting(pending.waiting())
+                loader.wait(poll_s)
             state = loader.state()
-            messages_now = [*messages, _assistant_message(loading_bubble(state))]
-            yield "", messages_now, SOURCES_EMPTY, render_status(f"{state.message} ({state.seconds:.0f} s)")
-            loader.wait(poll_s)
-        state = loader.state()
-        if state.failed:
-            updates: Iterator[ChatUpdate] = iter([error_update(state.message)])
-        else:
-            options = {
-                "top_k": int(top_k) if top_k else None,
-                "passage_budget": int(passage_budget) if passage_budget else None,
-            }
-            updates = chat_step(loader.assistant, question, history, **options)
-        for update in updates:
-            yield "", [*messages, _assistant_message(update.answer_markdown)], update.sources_html, render_status(
-                update.status
-            )
+            if state.failed:
+                updates: Iterator[ChatUpdate] = iter([error_update(state.message)])
+            else:
+                options = {
+                    "top_k": int(top_k) if top_k else None,
+                    "passage_budget": int(passage_budget) if passage_budget else None,
+                }
+                updates = chat_step(loader.assistant, question, history, **options)
+            for update in updates:
+                if reason := pending.interrupted(epoch):
+                    # Closing the chat step closes the assistant's stream: the model is free.
+                    updates.close()  # type: ignore[attr-defined]
+                    yield interrupted_outputs(reason, shown, skip)
+                    return
+                shown = [*messages, _assistant_message(update.answer_markdown)]
+                yield shown, shown, update.sources_html, render_status(update.status), render_waiting(pending.waiting())
+            messages = shown
+        if not answered_any:
+            # Another step already answered this session's questions.
+            yield skip, skip, skip, skip, skip
 
     return respond
+
+
+def interrupted_outputs(reason: str, shown: list, skip: Any) -> tuple:
+    """(chat, conversation, sources, status, waiting) after Stop or Clear.
+
+    Stop keeps what was written, marked as stopped (and the sources panel as it is);
+    Clear empties everything.
+    """
+    if reason == "clear":
+        return [], [], SOURCES_EMPTY, "", ""
+    stopped = mark_stopped(shown)
+    status = render_status("stopped / 已停止") if stopped != shown else skip
+    return stopped, stopped, skip, status, ""
+
+
+def answer_result(update: ChatUpdate) -> dict[str, Any]:
+    """The API's answer to one question: plain fields rather than page markup."""
+    answer = update.answer
+    if answer is None:
+        return {"error": update.error or update.status, "status": update.status}
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "citations": [
+            {
+                "n": c.n,
+                "title": c.hit.chunk.title,
+                "page": c.hit.chunk.page,
+                "arxiv_id": c.hit.chunk.arxiv_id,
+                "url": c.hit.chunk.url,
+                "how": c.how,
+                "supported": c.supported,
+            }
+            for c in answer.citations
+        ],
+        "status": update.status,
+    }
+
+
+def make_api(loader: AssistantLoader, *, load_timeout_s: float = 900.0):
+    """The ``/ask`` API endpoint: one question (and optional history) -> a result dict."""
+
+    def ask(question: str, history: list[list[str]] | None = None, top_k: int = 5, passage_budget: int = 800) -> dict:
+        """Answer one question from the documents; history is [[question, answer], ...]."""
+        loader.wait(load_timeout_s)
+        state = loader.state()
+        if not state.ready:
+            return {"error": state.message, "status": "error: " + state.message}
+        pairs = [(str(q), str(a)) for q, a in (history or [])]
+        final = None
+        for final in chat_step(loader.assistant, question, pairs, top_k=top_k, passage_budget=passage_budget):
+            pass
+        assert final is not None  # chat_step always yields
+        return answer_result(final)
+
+    return ask
 
 
 def build_app(
@@ -294,19 +427,35 @@ def build_app(
     A factory runs in a background thread started here, so the page serves (and shows
     "loading the model…") while it works. ``top_k`` and ``passage_budget`` are the
     defaults of the settings sliders; each question passes the slider values to
-    ``assistant.stream(question, history, top_k=..., passage_budget=...)``.
+    ``assistant.stream(question, history, top_k=..., passage_budget=...)``. Besides the
+    page, the app has an ``/ask`` API endpoint (see ``make_api``).
     """
     gr = _gradio()
     loader = assistant if isinstance(assistant, AssistantLoader) else AssistantLoader(assistant)
     loader.start()
-    respond = make_responder(loader)
+    respond = make_responder(loader, skip=gr.skip())
 
     def refresh():
         state = loader.state()
         done = state.ready or state.failed
         return render_banner(state), render_info(state.info), gr.Timer(active=not done)
 
+    def send(question: str, pending: PendingQuestions):
+        pending.add(question)
+        return "", render_waiting(pending.waiting())
+
+    def interrupt(reason: str):
+        def handler(pending: PendingQuestions, conversation: list | None):
+            pending.interrupt(reason)
+            return interrupted_outputs(reason, list(conversation or []), gr.skip())
+
+        return handler
+
     with gr.Blocks(title=title, analytics_enabled=False) as app:
+        # An instance, not the class: a callable State value is re-created by a page-load
+        # event that can land after the first question was queued and drop it.
+        pending = gr.State(PendingQuestions())
+        conversation = gr.State([])
         gr.HTML(
             f'<div class="rag-header"><h1>{html.escape(title)}</h1>'
             f"<p>{html.escape(SUBTITLE)}</p></div>",
@@ -339,6 +488,7 @@ def build_app(
                     )
                     ask = gr.Button("提问 Ask", variant="primary", scale=0, min_width=120, elem_id="rag-ask")
                     stop = gr.Button("停止 Stop", variant="secondary", scale=0, min_width=120, elem_id="rag-stop")
+                waiting = gr.HTML("", elem_id="rag-waiting", js_on_load=None)
                 status = gr.HTML("", elem_id="rag-status", js_on_load=None)
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(SOURCES_EMPTY, elem_id="rag-sources", js_on_load=None)
@@ -353,34 +503,40 @@ def build_app(
         footer = gr.HTML(render_info(loader.state().info), elem_id="rag-footer", js_on_load=None)
         timer = gr.Timer(1.0)
 
-        inputs = [question, chatbot, top_k_slider, budget_slider]
-        outputs = [question, chatbot, sources, status]
-        generation = dict(
+        # Sending only queues the question (instantly, outside the queue); the answering
+        # step runs in the single generation slot and works through what is waiting.
+        # "multiple": a question sent while an answer streams must not be dropped.
+        answering = dict(
             fn=respond,
-            inputs=inputs,
-            outputs=outputs,
+            inputs=[pending, conversation, top_k_slider, budget_slider],
+            outputs=[chatbot, conversation, sources, status, waiting],
             concurrency_limit=1,
             concurrency_id=GENERATION_GROUP,
             show_progress="hidden",
+            trigger_mode="multiple",
+            api_name=False,
         )
-        events = [question.submit(**generation, api_name="ask"), ask.click(**generation, api_name=False)]
+        sending = dict(outputs=[question, waiting], queue=False, trigger_mode="multiple", api_name=False)
+        question.submit(send, inputs=[question, pending], **sending).then(**answering)
+        ask.click(send, inputs=[question, pending], **sending).then(**answering)
         for button, text in zip(example_buttons, examples):
-            filled = button.click(lambda text=text: text, outputs=question, queue=False, api_name=False)
-            events.append(filled.then(**generation, api_name=False))
-        stop.click(mark_stopped_update, inputs=[chatbot], outputs=[chatbot, status], cancels=events, queue=False, api_name=False)
-        # The chat's own clear (bin) button empties the chat; the panel and status follow.
-        chatbot.clear(
-            lambda: (SOURCES_EMPTY, ""), outputs=[sources, status], cancels=events, queue=False, api_name=False
+            button.click(lambda p, text=text: send(text, p), inputs=[pending], **sending).then(**answering)
+        # Stop and Clear act at once here, and the answering step, told through
+        # ``pending``, ends the answer at its next update and closes the model's stream.
+        # (Gradio's ``cancels`` would let updates already on their way overwrite this.)
+        interrupt_io = dict(
+            inputs=[pending, conversation],
+            outputs=[chatbot, conversation, sources, status, waiting],
+            queue=False,
+            api_name=False,
         )
+        stop.click(interrupt("stop"), **interrupt_io)
+        chatbot.clear(interrupt("clear"), **interrupt_io)
         timer.tick(refresh, outputs=[banner, footer, timer], queue=False, show_progress="hidden", api_name=False)
         app.load(refresh, outputs=[banner, footer, timer], queue=False, show_progress="hidden", api_name=False)
+        gr.api(make_api(loader), api_name="ask", concurrency_limit=1, concurrency_id=GENERATION_GROUP)
     app.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return app
-
-
-def mark_stopped_update(messages: list | None) -> tuple[list, str]:
-    """Stop button: mark the unfinished answer as stopped."""
-    return mark_stopped(list(messages or [])), render_status("stopped / 已停止")
 
 
 # --------------------------------------------------------------------------- launching
@@ -458,6 +614,8 @@ PAGE_CSS = """
 .rag-loading { background: rgba(59,130,246,0.12); color: var(--body-text-color); }
 .rag-ready { background: rgba(34,197,94,0.12); color: var(--body-text-color); }
 .rag-failed { background: rgba(220,38,38,0.14); color: #b91c1c; font-weight: 600; }
+.rag-waiting { font-size: 0.85rem; color: var(--body-text-color-subdued); }
+.rag-waiting ol { margin: 2px 0 0 1.2em; padding: 0; }
 .rag-status { font-size: 0.85rem; color: var(--body-text-color-subdued); min-height: 1.2em; }
 .rag-footer { font-size: 0.8rem; color: var(--body-text-color-subdued); text-align: center; padding: 6px 0; }
 .rag-examples { gap: 6px !important; }

@@ -54,7 +54,8 @@ class ChatUpdate:
     ``answer_markdown`` is the assistant's chat bubble (Markdown with inline HTML),
     ``sources_html`` the sources panel, ``status`` a short line under the chat.
     ``final`` marks the last update of a question; ``answer`` is the Answer it came from
-    (``None`` while streaming and on errors).
+    (``None`` while streaming and on errors); ``error`` is the one-line error message of a
+    failed question.
     """
 
     answer_markdown: str
@@ -62,6 +63,7 @@ class ChatUpdate:
     status: str
     final: bool = False
     answer: Answer | None = None
+    error: str | None = None
 
 
 # --------------------------------------------------------------------------- chat step
@@ -124,7 +126,7 @@ def error_update(message: str, partial: Sequence[str] = ()) -> ChatUpdate:
     """The final state for a failed question: what was written so far, then the message."""
     body = render_answer_text("".join(partial)) if partial else ""
     bubble = (body + "\n\n" if body else "") + _notice("rag-error", "Error / 错误: " + message)
-    return ChatUpdate(bubble, "", "error: " + message, final=True)
+    return ChatUpdate(bubble, "", "error: " + message, final=True, error=message)
 
 
 def one_line(text: str) -> str:
@@ -171,6 +173,9 @@ def render_answer_text(text: str, known: Iterable[int] | None = None) -> str:
         ]
         return "".join(parts)
 
+    # No Markdown links or images from model text: "](" never reaches the renderer as is,
+    # so a passage that talks the model into ![x](https://tracker/...) fetches nothing.
+    escaped = escaped.replace("](", "]&#40;")
     # Escaping leaves [, ], 【, 】 and digits alone, so markers are found in the escaped text.
     return _MARKER.sub(link, escaped)
 
