@@ -108,8 +108,11 @@ class _StopFilter:
         self.done = False
 
     def feed(self, delta: str) -> str:
-        if self.done or not self.stop:
-            return "" if self.done else delta
+        """The part of ``delta`` that is surely reply text (possibly with held-back text before it)."""
+        if self.done:
+            return ""
+        if not self.stop:
+            return delta
         text = self.pending + delta
         cut = min((i for i in (text.find(s) for s in self.stop) if i >= 0), default=-1)
         if cut >= 0:
@@ -120,6 +123,7 @@ class _StopFilter:
         return text[: len(text) - hold]
 
     def flush(self) -> str:
+        """Held-back text once the stream has ended without a stop string."""
         rest, self.pending = ("" if self.done else self.pending), ""
         return rest
 
