@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -275,16 +276,18 @@ def cmd_eval(settings: Settings, args) -> int:
     if args.compare:
         print(evaluate.compare(Path(args.compare[0]), Path(args.compare[1])))
         return 0
-    questions = evaluate.load_questions(Path(settings.questions))
+    questions = Path(settings.questions)
     if args.limit:
-        questions = questions[: args.limit]
+        questions = evaluate.load_questions(questions)[: args.limit]
     assistant = _load_assistant(settings)
-    out = Path(args.out) if args.out else None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("reports") / f"{stamp}-{'retrieval' if args.retrieval_only else 'full'}"
     report = evaluate.run_eval(
         assistant, questions, out_dir=out, retrieval_only=args.retrieval_only,
-        top_k=settings.top_k, settings=asdict(settings), progress=True,
+        top_k=args.top_k, settings=asdict(settings), progress=True,
     )
-    print(report.summary() if hasattr(report, "summary") else report)
+    print(json.dumps(report.totals, ensure_ascii=False, indent=2))
+    print(f"report: {out / 'report.md'}")
     return 0
 
 
