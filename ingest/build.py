@@ -117,27 +117,8 @@ def build_index(
 
     started = time.perf_counter()
     previous, rebuilt_because = _previous_index(index_dir, model.id, chunker)
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray | None] = []  # per document: reused vectors, or None to embed
-    for doc in documents:
-        chunks.extend(chunks_of[doc.doc_id])
-        vectors.append(_reusable_vectors(previous, doc, chunks_of[doc.doc_id]))
-    to_embed = [c.text for doc, v in zip(documents, vectors) if v is None for c in chunks_of[doc.doc_id]]
-    if to_embed:
-        logger.info("embedding %d of %d chunks with %s", len(to_embed), len(chunks), model.id)
-    if to_embed or previous is None:
-        fresh = model.embed(to_embed, progress=progress)
-        dim = fresh.shape[1]
-    else:  # everything reused: the model is not even loaded
-        fresh, dim = None, previous.manifest["embedder"]["dim"]
-    matrix = np.empty((len(chunks), dim), dtype=np.float32)
-    row = taken = 0
-    for doc, reused in zip(documents, vectors):
-        n = len(chunks_of[doc.doc_id])
-        if reused is None:
-            reused, taken = fresh[taken : taken + n], taken + n
-        matrix[row : row + n] = reused
-        row += n
+    chunks = [chunk for doc in documents for chunk in chunks_of[doc.doc_id]]
+    matrix, embedded = _vectors(documents, chunks_of, previous, model, progress)
     seconds["embed"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -163,8 +144,8 @@ def build_index(
         papers=kinds.count("paper"),
         pages=sum(len(doc.pages) or 1 for doc in documents),
         chunks=len(chunks),
-        embedded=len(to_embed),
-        reused=len(chunks) - len(to_embed),
+        embedded=embedded,
+        reused=len(chunks) - embedded,
         references=len(references),
         skipped=skipped,
         extractors={doc.source: doc.extractor for doc in documents},
@@ -199,6 +180,27 @@ def _load_documents(
             )
         seen[doc.doc_id] = doc.source
     return documents, (*corpus.skipped, *papers.skipped), refs_to_dicts(references)
+
+
+def _vectors(documents, chunks_of, previous, model: Embedder, progress: bool) -> tuple[np.ndarray, int]:
+    """One vector per chunk, in document order, and how many had to be embedded."""
+    reusable = [_reusable_vectors(previous, doc, chunks_of[doc.doc_id]) for doc in documents]
+    to_embed = [c.text for doc, old in zip(documents, reusable) if old is None for c in chunks_of[doc.doc_id]]
+    if to_embed or previous is None:
+        logger.info("embedding %d chunks with %s", len(to_embed), model.id)
+        fresh = model.embed(to_embed, progress=progress)
+        dim = fresh.shape[1]
+    else:  # everything reused: the model is not even loaded
+        fresh, dim = None, previous.manifest["embedder"]["dim"]
+    matrix = np.empty((sum(len(chunks_of[doc.doc_id]) for doc in documents), dim), dtype=np.float32)
+    row = taken = 0
+    for doc, old in zip(documents, reusable):
+        n = len(chunks_of[doc.doc_id])
+        if old is None:
+            old, taken = fresh[taken : taken + n], taken + n
+        matrix[row : row + n] = old
+        row += n
+    return matrix, len(to_embed)
 
 
 def _previous_index(index_dir: Path, embedder_id: str, chunker: ChunkerSettings):
