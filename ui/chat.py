@@ -91,7 +91,11 @@ def chat_step(
         return
 
     started = time.perf_counter()
-    yield ChatUpdate(_SEARCHING, _placeholder_sources("searching the documents…"), "searching…")
+    yield ChatUpdate(
+        _SEARCHING,
+        _placeholder_sources("searching the documents…"),
+        "searching… (on a CPU the first words can take a while)",
+    )
     partial: list[str] = []
     try:
         for item in assistant.stream(question, history, **options):
@@ -137,7 +141,9 @@ def one_line(text: str) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-_SEARCHING = '<span class="rag-notice rag-pending">searching the documents… / 正在检索文档…</span>'
+# Until the first word the model is reading the passages too, which is most of the wait
+# on a CPU; the text says so, so a long pause does not look like a hang.
+_SEARCHING = '<span class="rag-notice rag-pending">searching the documents and reading the passages… / 正在检索并阅读文档…</span>'
 _TYPING = ' <span class="rag-notice rag-typing">▌</span>'
 
 
