@@ -150,16 +150,42 @@ def load_index(index_dir: Path, expect_embedder: str | None = None) -> Index:
     names the command that fixes it.
     """
     index_dir = Path(index_dir)
-    where = index_dir
+    for _attempt in range(3):
+        where = _readable_dir(index_dir)
+        started_as = _build_id(where)
+        try:
+            index = _load(index_dir, where, expect_embedder)
+        except (IndexCorrupt, IndexMismatch):
+            if _build_id(_readable_dir(index_dir)) == started_as:
+                raise
+            continue  # a rebuild swapped the directory mid-read: read the new one
+        # The files came from one build only if the build id did not change meanwhile.
+        if _build_id(_readable_dir(index_dir)) == index.manifest.get("build_id"):
+            return index
+        logger.info("index %s was replaced while it was read; reading it again", index_dir)
+    raise IndexCorrupt(f"Index at {index_dir} kept changing while it was read: try again when `rag rebuild` is done.")
+
+
+def _readable_dir(index_dir: Path) -> Path:
+    """``index_dir``, or the previous index when a build was killed mid-swap."""
     if not (index_dir / MANIFEST).is_file():
         backup = _backup_dir(index_dir)
         if (backup / MANIFEST).is_file():
             # A build was killed between its two renames: the previous index is intact.
             logger.warning("%s is mid-swap; reading the previous index from %s", index_dir, backup)
-            where = backup
-        else:
-            raise IndexMissing(f"No index at {index_dir}: run `rag rebuild` to build it.")
+            return backup
+        raise IndexMissing(f"No index at {index_dir}: run `rag rebuild` to build it.")
+    return index_dir
 
+
+def _build_id(where: Path) -> str | None:
+    try:
+        return json.loads((where / MANIFEST).read_text(encoding="utf-8")).get("build_id")
+    except (OSError, ValueError, AttributeError):
+        return None  # unreadable now: _load reports what is wrong
+
+
+def _load(index_dir: Path, where: Path, expect_embedder: str | None) -> Index:
     manifest = _read_manifest(where, index_dir)
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
@@ -295,6 +321,8 @@ def _manifest(
         "documents": described,
         "references": [dict(ref) for ref in references],
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # Tells a reader whether all the files it read came from this one build.
+        "build_id": uuid.uuid4().hex,
         "counts": {
             "documents": len(documents),
             "pages": sum(entry["pages"] for entry in sources.values()),

@@ -278,3 +278,34 @@ def test_a_directory_that_is_not_an_index_is_never_replaced(tmp_path):
     with pytest.raises(IngestError, match="holds no index"):
         _rewrite(precious, "oops")
     assert (precious / "thesis.txt").read_text(encoding="utf-8") == "years of work"
+
+
+def test_reads_during_rewrites_always_see_one_whole_index(tmp_path):
+    import threading
+
+    index_dir = tmp_path / "index"
+    versions = {n: [f"version {n} chunk {i}" for i in range(n)] for n in (2, 3)}
+
+    def write(n):
+        doc = _doc(f"v{n}", " ".join(versions[n]))
+        write_index(index_dir, documents=[doc], chunks=_chunks(doc, versions[n]),
+                    vectors=_unit(np.eye(4)[:n] + 0.1), embedder_id="use-m3", chunker=ChunkerSettings())
+
+    write(2)
+    done = threading.Event()
+
+    def keep_rewriting():
+        for i in range(30):
+            write(3 if i % 2 == 0 else 2)
+        done.set()
+
+    writer = threading.Thread(target=keep_rewriting)
+    writer.start()
+    loads = 0
+    while not done.is_set() or loads == 0:
+        index = load_index(index_dir)
+        n = index.manifest["counts"]["chunks"]
+        assert [c.text for c in index.chunks] == versions[n]
+        assert list(index.documents) == [f"v{n}"] and index.vectors().shape == (n, 4)
+        loads += 1
+    writer.join()
