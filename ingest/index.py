@@ -372,13 +372,23 @@ def _write_chunks(path: Path, chunks: Sequence[Chunk]) -> None:
             out.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
 
 
+def _bm25s():
+    import bm25s
+
+    # bm25s sets its logger to DEBUG on import, which overrides the application's
+    # level (the CLI printed "Building index from tokens"); let it inherit again.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
 def _write_keyword(path: Path, chunks: Sequence[Chunk], progress: bool) -> int:
     """Write the BM25 index; returns its number of distinct terms (0: nothing written).
 
     Segmenting every chunk is the slow part of writing, so its bar is the write's bar.
     """
-    import bm25s
     from tqdm import tqdm
+
+    bm25s = _bm25s()
 
     corpus = [tokenize(c.text) for c in tqdm(chunks, desc="writing index", unit="chunk", disable=not progress)]
     terms = len({t for tokens in corpus for t in tokens})
@@ -433,8 +443,7 @@ def _read_vectors(path: Path, index_dir: Path):
 
 
 def _read_keyword(path: Path, index_dir: Path):
-    import bm25s
-
+    bm25s = _bm25s()
     try:
         return bm25s.BM25.load(str(path), show_progress=False)
     except (OSError, ValueError, KeyError, TypeError) as exc:
