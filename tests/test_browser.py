@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
     reason="chromium is not installed: apt-get install chromium chromium-driver (make browser)",
 )
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install selenium")
-pytest.importorskip("gradio", reason='gradio is not installed: pip install "gradio>=5"')
+pytest.importorskip("gradio", reason='gradio is not installed: pip install "gradio>=6"')
 
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -76,7 +76,7 @@ def _gradio():
     try:
         import gradio as gr
     except ImportError:
-        raise UIError('the web page needs gradio: pip install "gradio>=5"') from None
+        raise UIError('the web page needs gradio: pip install "gradio>=6"') from None
     return gr
 
 
