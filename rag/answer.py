@@ -51,17 +51,28 @@ def _compact(text: str) -> str:
     return re.sub(r"[^0-9a-z]", "", text.lower())
 
 
-def missing_names(question: str, passages: Sequence[str]) -> list[str]:
-    """Versioned names in the question (GPT-5, Llama 3) that no passage mentions."""
-    haystack = _compact(" ".join(passages))
+def versioned_names(question: str) -> list[str]:
+    """Model names with a version in ``question``: GPT-5, gpt3, T5, Llama-3, Claude 3.
+
+    A space may separate name and number only for a capitalised name and a short number,
+    so "Which 70-billion" or "the 2022 World Cup" are not taken for names.
+    """
     names = []
     for match in _VERSIONED_NAME.finditer(question):
         name = match.group(0).strip()
-        if not re.search(r"[A-Za-z]{2}", name):
-            continue  # "v2", "p3": too short to tell a name from noise
-        if _compact(name) not in haystack:
-            names.append(name)
+        word = re.match(r"[A-Za-z]+", name).group(0)
+        if len(word) < 2 or word.lower() in _COMMON_CAPITALISED:
+            continue  # "v2", "p3" are too short to tell a name from noise
+        if " " in name and not (word[0].isupper() and re.search(r"\s(\d{1,2})(?:\.\d+)?[A-Za-z]*$", name)):
+            continue
+        names.append(name)
     return names
+
+
+def missing_names(question: str, passages: Sequence[str]) -> list[str]:
+    """Versioned names in the question (GPT-5, Llama 3) that no passage mentions."""
+    haystack = _compact(" ".join(passages))
+    return [name for name in versioned_names(question) if _compact(name) not in haystack]
 
 
 def keyword_coverage(question: str, passages: Sequence[str]) -> float:
@@ -146,6 +157,7 @@ class Assistant:
             rrf_k=settings.rrf_k,
             dense_weight=settings.dense_weight,
             keyword_weight=settings.keyword_weight,
+            balance_kinds=bool(settings.balance_kinds),
         )
         self._generator = generator
         self._load_lock = threading.Lock()

@@ -44,3 +44,15 @@ def test_keyword_only_hits_get_a_cosine():
     hit = HybridRetriever(index, candidates=4).search("mikolov", 1)[0]
     assert hit.row == 2
     assert hit.dense == 0.0  # computed, not missing: relevance is judged on one scale
+
+
+def test_kind_balancing_keeps_articles_in_view():
+    texts = ["attention paper one", "attention paper two", "attention paper three", "attention article"]
+    index = FakeIndex(texts, ["attention", "paper", "article"])
+    for i, c in enumerate(index.chunks):
+        index.documents[c.doc_id] = {"kind": "article" if i == 3 else "paper"}
+    balanced = HybridRetriever(index, candidates=2, keyword_weight=1.0)
+    plain = HybridRetriever(index, candidates=2, keyword_weight=1.0, balance_kinds=False)
+    # Three paper chunks outrank the article on both sides; balanced fusion still shows it first-tier.
+    assert 3 not in [h.row for h in plain.search("attention paper article", 2)]
+    assert 3 in [h.row for h in balanced.search("attention paper article", 2)]
