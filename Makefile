@@ -24,11 +24,12 @@ serve: index
 	$(BIN)/rag serve
 
 # The browser test drives Debian's chromium; install it when missing (needs root or sudo).
+# fonts-noto-cjk makes Chinese legible in the test's screenshots.
 browser:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-		echo "Installing chromium and chromium-driver for the browser test..."; \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		echo "Installing chromium, chromium-driver and fonts-noto-cjk for the browser test..."; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null \
 		|| echo "warning: could not install chromium; the browser test will be skipped"; \
 	fi
 
