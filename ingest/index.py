@@ -309,6 +309,7 @@ def _manifest(
             "kind": doc.kind,
             "lang": doc.lang,
             "source": doc.source,
+            "origin": doc.origin,
             "pages": pages,
             "authors": list(doc.authors),
         }

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import prompt as prompts
-from rag.cite import cite, is_refusal
+from rag.cite import cite, is_refusal, strip_markers
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, Hit, RagError
@@ -45,6 +45,11 @@ _DEPENDENT = re.compile(
     r"它|它们|其|该|这个|那个|这些|那些|上面|前面|呢[?？]?$|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b",
     re.IGNORECASE,
 )
+
+
+def has_content(text: str) -> bool:
+    """True when ``text`` says something besides citation markers and punctuation."""
+    return bool(re.search(r"\w", strip_markers(text)))
 
 
 def _compact(text: str) -> str:
@@ -242,11 +247,12 @@ class Assistant:
         lang = prompts.detect_language(question)
 
         standalone = self.standalone_question(question, history) if history else question
+        retrieve_started = time.perf_counter()
         hits = self.retriever.search(standalone, top_k)
-        retrieve_s = time.perf_counter() - started
+        retrieve_s = time.perf_counter() - retrieve_started
         relevance = judge_relevance(standalone, hits, s.min_dense, s.min_keyword_coverage)
         log.info("relevance %s for %r", relevance, standalone)
-        timings = {"retrieve_s": retrieve_s}
+        timings = {"rewrite_s": retrieve_started - started, "retrieve_s": retrieve_s}
         base = dict(
             question=question,
             retrieved=tuple(hits),
@@ -286,7 +292,8 @@ class Assistant:
         used = [hit for hit, _ in passages]
         cited = cite(raw, used, similarity=self._similarity)
         supported = any(c.supported for c in cited.citations)
-        if not raw or (is_refusal(raw) and not supported):
+        if not has_content(raw) or (is_refusal(raw) and not supported):
+            # A reply of bare markers ("[4]") says nothing; treat it as the model declining.
             yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="model_declined",
                          timings=timings, model=self._model_info(), **base)
             return

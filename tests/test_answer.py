@@ -110,3 +110,9 @@ def test_bad_input():
 def test_prompt_language_follows_question():
     msgs = answer_messages("Who proposed BERT?", [], "en")
     assert "Answer in English" in msgs[0]["content"] and msgs[1]["content"].endswith("Question: Who proposed BERT?")
+
+
+def test_bare_markers_are_not_an_answer():
+    assistant, _ = make(["[1][2]。"])
+    answer, _ = run(assistant, "GPT-3 有多少参数?")
+    assert answer.refused and answer.refusal_reason == "model_declined"
