@@ -268,7 +268,8 @@ class Assistant:
             return
 
         gen = self.generator
-        passages = prompts.select_passages(hits, budget, gen.count_tokens)
+        focused = self.focus_passages(standalone, hits[:top_k]) if s.focus_chars else {}
+        passages = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
         messages = prompts.answer_messages(standalone, passages, lang)
         pieces: list[str] = []
         first = None
@@ -297,8 +298,39 @@ class Assistant:
             yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="model_declined",
                          timings=timings, model=self._model_info(), **base)
             return
+        if cited.unsupported and not supported:
+            # Nothing the model said is backed by any passage: an invented answer, not a
+            # forgotten marker (those get passages attached above).
+            yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="unsupported_answer",
+                         unsupported=cited.unsupported, timings=timings, model=self._model_info(), **base)
+            return
         yield Answer(text=cited.text, refused=False, citations=cited.citations, unsupported=cited.unsupported,
                      timings=timings, model=self._model_info(), **base)
+
+    def focus_passages(self, question: str, hits: Sequence[Hit]) -> dict[int, str]:
+        """Each passage cut to its sentences that best match the question (row -> text).
+
+        A sentence scores its share of the question's keywords plus its cosine to the
+        question, so cross-lingual questions still pick the right sentences.
+        """
+        from ingest.keyword import tokenize
+
+        wanted = set(tokenize(question))
+        sentences = [prompts.split_passage(h.chunk.text) for h in hits]
+        flat = [x for group in sentences for x in group]
+        if not flat:
+            return {}
+        vectors = self.index.embedder().embed([question] + flat)
+        cosines = vectors[1:] @ vectors[0]
+        out, i = {}, 0
+        for hit, group in zip(hits, sentences):
+            scores = []
+            for sentence in group:
+                overlap = len(wanted & set(tokenize(sentence))) / len(wanted) if wanted else 0.0
+                scores.append(overlap + float(cosines[i]))
+                i += 1
+            out[hit.row] = prompts.focus_passage(hit.chunk.text, scores, self.settings.focus_chars)
+        return out
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""

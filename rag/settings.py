@@ -59,6 +59,7 @@ class Settings:
     n_ctx: int = 4096
     threads: int = 0  # 0: one per physical core
     passage_budget: int = 800  # tokens of passages in the prompt
+    focus_chars: int = 240  # each passage cut to its best sentences within this many characters (0: whole)
     max_new_tokens: int = 256
     temperature: float = 0.0
     max_question_chars: int = 500

@@ -116,3 +116,10 @@ def test_bare_markers_are_not_an_answer():
     assistant, _ = make(["[1][2]。"])
     answer, _ = run(assistant, "GPT-3 有多少参数?")
     assert answer.refused and answer.refusal_reason == "model_declined"
+
+
+def test_answer_no_passage_supports_is_refused_and_listed():
+    assistant, _ = make(["The capital of Australia is Sydney."])
+    answer, _ = run(assistant, "GPT-3 参数 and the capital of Australia?")
+    assert answer.refused and answer.refusal_reason == "unsupported_answer"
+    assert answer.unsupported == ("The capital of Australia is Sydney.",)
