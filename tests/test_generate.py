@@ -169,6 +169,20 @@ def test_transformers_dtype_can_be_chosen(tiny_model_dir):
     assert gen.info["dtype"] == "bfloat16"
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+def test_transformers_defaults_to_cuda_in_bfloat16(tiny_model_dir):
+    gen = make_generator(f"hf:{tiny_model_dir}", n_ctx=2048)
+    text = gen.complete(QUESTION, max_tokens=16)
+    assert gen.info["device"] == "cuda" and gen.info["dtype"] == "bfloat16"
+    assert "".join(gen.stream(QUESTION, max_tokens=16)) == text
+
+
 def test_transformers_unknown_hub_id_offline_names_the_setting(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     gen = TransformersGenerator("no-such-org/no-such-model")
