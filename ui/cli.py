@@ -316,7 +316,11 @@ def cmd_papers(settings: Settings, args) -> int:
     cache = Path(settings.papers_cache)
     if args.papers_command == "fetch":
         cache.mkdir(parents=True, exist_ok=True)
-        report = papers.fetch_papers(refs, cache)
+        # Papers already indexed from a --papers-dir are not downloaded again.
+        known = {Path(d) for d in settings.papers_dirs}
+        if index is not None:
+            known |= {Path(src).parent for src, rec in index.manifest.get("sources", {}).items() if rec.get("kind") == "paper"}
+        report = papers.fetch_papers(refs, cache, also_in=sorted(known), progress=True)
         print(report)
         print("Run `rag rebuild` to index the new papers.")
         return 0
