@@ -214,14 +214,14 @@ class TransformersGenerator(Generator):
     """A Hugging Face causal LM run by transformers (hub id, local directory or GGUF file).
 
     ``device`` defaults to cuda when available, else cpu; ``dtype`` to bfloat16 on cuda and
-    float32 elsewhere. A GGUF file is dequantised by transformers on load.
+    float32 elsewhere. A GGUF file is dequantised by transformers on load. Sampling
+    (temperature > 0) is not seeded: seeding torch would change the whole process's RNG.
     """
 
-    def __init__(self, model: str, *, device: str | None = None, dtype: str | None = None, seed: int = SEED):
+    def __init__(self, model: str, *, device: str | None = None, dtype: str | None = None):
         self._source = model
         self._device = device
         self._dtype = dtype
-        self.seed = seed
         self._model = None
         self._tokenizer = None
         self._load_lock = threading.Lock()
@@ -253,6 +253,8 @@ class TransformersGenerator(Generator):
             transformers = _require("transformers", "transformers")
             where, extra = self._resolve()
             device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise GeneratorUnavailable(f"device '{device}' asked for, but torch sees no CUDA GPU; use device cpu")
             dtype_name = self._dtype or ("bfloat16" if device.startswith("cuda") else "float32")
             dtype = getattr(torch, dtype_name, None)
             if not isinstance(dtype, torch.dtype):
@@ -263,6 +265,10 @@ class TransformersGenerator(Generator):
             start = time.perf_counter()
             try:
                 tokenizer = transformers.AutoTokenizer.from_pretrained(where, **extra)
+                if tokenizer.chat_template is None:
+                    raise GeneratorUnavailable(
+                        f"'{self._source}' has no chat template; choose a chat model with {LLM_SETTING}"
+                    )
                 model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=dtype, **extra)
             except OSError as exc:  # transformers' way of saying "not found locally nor on the hub"
                 raise GeneratorUnavailable(
@@ -270,8 +276,6 @@ class TransformersGenerator(Generator):
                     f"and not in the Hugging Face cache (offline?); choose another model with {LLM_SETTING}"
                 ) from exc
             model.to(device).eval()
-            if tokenizer.chat_template is None:
-                raise GeneratorUnavailable(f"'{self._source}' has no chat template; choose a chat model with {LLM_SETTING}")
             self.info.update(device=device, dtype=dtype_name, load_s=round(time.perf_counter() - start, 2))
             log.info("loaded %s with transformers on %s/%s in %.1fs", self._source, device, dtype_name, self.info["load_s"])
             self._tokenizer, self._model = tokenizer, model

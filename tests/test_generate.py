@@ -3,7 +3,9 @@ transformers model built here, and llama-cpp-python's OpenAI-compatible server s
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -169,6 +171,17 @@ def test_transformers_dtype_can_be_chosen(tiny_model_dir):
     assert gen.info["dtype"] == "bfloat16"
 
 
+def test_transformers_model_without_chat_template_is_refused(tiny_model_dir, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_model_dir, plain)
+    (plain / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((plain / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (plain / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(GeneratorUnavailable, match="has no chat template; choose a chat model with --llm"):
+        TransformersGenerator(str(plain)).load()
+
+
 def _cuda() -> bool:
     import torch
 
@@ -181,6 +194,12 @@ def test_transformers_defaults_to_cuda_in_bfloat16(tiny_model_dir):
     text = gen.complete(QUESTION, max_tokens=16)
     assert gen.info["device"] == "cuda" and gen.info["dtype"] == "bfloat16"
     assert "".join(gen.stream(QUESTION, max_tokens=16)) == text
+
+
+@pytest.mark.skipif(_cuda(), reason="this machine has a CUDA GPU")
+def test_transformers_cuda_without_a_gpu_is_one_line(tiny_model_dir):
+    with pytest.raises(GeneratorUnavailable, match="device 'cuda' asked for, but torch sees no CUDA GPU"):
+        TransformersGenerator(str(tiny_model_dir), device="cuda").load()
 
 
 def test_transformers_unknown_hub_id_offline_names_the_setting(monkeypatch):
