@@ -5,6 +5,12 @@ unchanged (same content hash, id and title, hence the same chunks) keeps the vec
 it has in the previous index when that index was built with the same embedder and
 chunker settings; only new or changed sources are embedded. Another embedder or other
 chunker settings rebuild everything. The write itself is atomic (:mod:`ingest.index`).
+
+Reading PDFs is the slow part of a rebuild, so an unchanged paper is not read at all:
+when its bytes hash as before, the previous index was made by this
+:data:`INGEST_VERSION` and the citation that names it is unchanged, its document,
+chunks and vectors come from the previous index. Corpus files are cheap to read and
+are always read, so edits to ``corpus/manifest.toml`` apply at once.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 
 from ingest.chunk import chunk_document
 from ingest.corpus import load_corpus
-from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, LoadResult, SkippedFile
+from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, LoadResult, Page, SkippedFile
 from ingest.embed import DEFAULT_EMBEDDER, Embedder, make_embedder
 from ingest.index import (
     IndexCorrupt,
@@ -33,6 +39,10 @@ from ingest.index import (
 
 logger = logging.getLogger(__name__)
 
+# Bump whenever a change to loading, cleaning, identifying or chunking can change what an
+# unchanged file becomes: an index built by another version has every source read again.
+INGEST_VERSION = 1
+
 
 class DuplicateDocumentId(IngestError):
     """Two sources would get the same document id."""
@@ -42,10 +52,12 @@ class DuplicateDocumentId(IngestError):
 class BuildSummary:
     """What a build did, for the CLI: counts, skipped files, reuse and time per stage.
 
-    ``seconds`` has the stages load, chunk, embed (with reading the previous index's
-    vectors) and write (with building the keyword index); ``extractors`` maps each
-    source to the extractor that read it; ``rebuilt_because`` says why nothing could be
-    reused (``None`` when the previous index was reused where possible).
+    ``seconds`` has the stages load (with opening the previous index), chunk, embed
+    (with reading the previous index's vectors) and write (with building the keyword
+    index); ``extractors`` maps each source to the extractor that read it (now or, for
+    a paper not read again, before); ``unread`` counts the unchanged papers not read
+    again; ``rebuilt_because`` says why nothing could be reused (``None`` when the
+    previous index was reused where possible).
     """
 
     index_dir: str
@@ -59,6 +71,7 @@ class BuildSummary:
     embedded: int
     reused: int
     references: int
+    unread: int = 0
     skipped: tuple[SkippedFile, ...] = ()
     extractors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -73,6 +86,8 @@ class BuildSummary:
             f"  vectors:   {self.embedded} chunks embedded, {self.reused} reused from the previous index"
             + (f" (full rebuild: {self.rebuilt_because})" if self.rebuilt_because else ""),
         ]
+        if self.unread:
+            lines.append(f"  unchanged: {self.unread} paper(s) not read again")
         if self.skipped:
             lines.append(f"  skipped:   {len(self.skipped)} file(s)")
             lines.extend(f"    {s.path}: {s.reason}" for s in self.skipped)
@@ -108,15 +123,19 @@ def build_index(
     tidy_interrupted_write(index_dir)
 
     started = time.perf_counter()
-    documents, skipped, references = _load_documents(Path(corpus_dir), papers_dirs, progress)
+    previous, rebuilt_because = _previous_index(index_dir, model.id, chunker)
+    unread: set[str] = set()
+    documents, skipped, references = _load_documents(Path(corpus_dir), papers_dirs, previous, unread, progress)
     seconds["load"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    chunks_of = {doc.doc_id: chunk_document(doc, chunker) for doc in documents}
+    chunks_of = {
+        doc.doc_id: _previous_chunks(previous, doc) if doc.source in unread else chunk_document(doc, chunker)
+        for doc in documents
+    }
     seconds["chunk"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    previous, rebuilt_because = _previous_index(index_dir, model.id, chunker)
     chunks = [chunk for doc in documents for chunk in chunks_of[doc.doc_id]]
     matrix, embedded = _vectors(documents, chunks_of, previous, model, progress)
     seconds["embed"] = time.perf_counter() - started
@@ -130,6 +149,7 @@ def build_index(
         embedder_id=model.id,
         chunker=chunker,
         references=references,
+        ingest_version=INGEST_VERSION,
         progress=progress,
     )
     seconds["write"] = time.perf_counter() - started
@@ -147,6 +167,7 @@ def build_index(
         embedded=embedded,
         reused=len(chunks) - embedded,
         references=len(references),
+        unread=len(unread),
         skipped=skipped,
         extractors={doc.source: doc.extractor for doc in documents},
         seconds=seconds,
@@ -155,9 +176,12 @@ def build_index(
 
 
 def _load_documents(
-    corpus_dir: Path, papers_dirs: Sequence[Path], progress: bool
+    corpus_dir: Path, papers_dirs: Sequence[Path], previous, unread: set[str], progress: bool
 ) -> tuple[list[Document], tuple[SkippedFile, ...], list[dict]]:
-    """The corpus documents then the papers, the files skipped, and the papers cited."""
+    """The corpus documents then the papers, the files skipped, and the papers cited.
+
+    The sources of papers taken from ``previous`` instead of being read are added to ``unread``.
+    """
     from ingest.references import find_references, refs_to_dicts
 
     logger.info("loading the corpus in %s", corpus_dir)
@@ -169,7 +193,8 @@ def _load_documents(
     if papers_dirs:
         from ingest.papers import load_papers
 
-        papers = load_papers([Path(d) for d in papers_dirs], references, progress=progress)
+        reuse = _unchanged_papers(previous, references, unread)
+        papers = load_papers([Path(d) for d in papers_dirs], references, progress=progress, reuse=reuse)
     documents = [*corpus.documents, *papers.documents]
     seen: dict[str, str] = {}
     for doc in documents:
@@ -239,3 +264,72 @@ def _reusable_vectors(previous, doc: Document, chunks: list[Chunk]) -> np.ndarra
     if previous.chunks[start:end] != chunks:
         return None
     return previous.vectors()[start:end]
+
+
+def _unchanged_papers(previous, references, unread: set[str]):
+    """The ``reuse`` hook of :func:`ingest.papers.load_papers`: a paper's document from
+    ``previous`` when reading it again would make the same one, else ``None``.
+
+    That holds when the file's bytes and :data:`INGEST_VERSION` are unchanged, and so is
+    the citation that names and titles it. A paper whose file name does not carry its
+    arXiv id is identified from its text, possibly by any cited title, so then every
+    citation must be unchanged. Returns ``None`` (read everything) without a usable index.
+    """
+    if previous is None:
+        return None
+    if previous.manifest.get("ingest_version") != INGEST_VERSION:
+        logger.info(
+            "reading every paper again: the index was built by ingest version %s, this is %s",
+            previous.manifest.get("ingest_version"),
+            INGEST_VERSION,
+        )
+        return None
+    from ingest.papers import parse_paper_filename
+
+    cited_then = {ref["arxiv_id"]: ref.get("title") for ref in previous.manifest.get("references", [])}
+    cited_now = {ref.arxiv_id: ref.title for ref in references}
+
+    def reuse(path: Path, sha256: str) -> Document | None:
+        entry = previous.manifest["sources"].get(str(path))
+        if not entry or entry["kind"] != "paper" or entry["sha256"] != sha256:
+            return None
+        described = previous.documents[entry["doc_id"]]
+        arxiv_id = described["arxiv_id"]
+        if arxiv_id and arxiv_id == parse_paper_filename(path.name)[0]:
+            if cited_then.get(arxiv_id) != cited_now.get(arxiv_id):
+                return None
+        elif cited_then != cited_now:
+            return None
+        unread.add(str(path))
+        return _unread_document(str(path), entry, described)
+
+    return reuse
+
+
+def _unread_document(source: str, entry: dict, described: dict) -> Document:
+    """The previous index's record of an unchanged PDF, standing in for reading it again.
+
+    It has the document's metadata and page count but no text (the index keeps none):
+    it is never chunked again, its chunks and vectors come from the previous index.
+    """
+    return Document(
+        doc_id=entry["doc_id"],
+        title=entry["title"],
+        text="",
+        source=source,
+        sha256=entry["sha256"],
+        lang=described["lang"],
+        kind=entry["kind"],
+        extractor=entry["extractor"],
+        pages=tuple(Page(number=n, start=0, end=0) for n in range(1, entry["pages"] + 1)),
+        url=described["url"],
+        arxiv_id=described["arxiv_id"],
+        authors=tuple(described["authors"]),
+        origin=described.get("origin"),
+    )
+
+
+def _previous_chunks(previous, doc: Document) -> list[Chunk]:
+    """``doc``'s chunks as the previous index holds them."""
+    start, end = chunk_rows(previous.manifest, doc.source)
+    return previous.chunks[start:end]

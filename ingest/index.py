@@ -2,8 +2,9 @@
 
 Owns every file in the index directory; nothing else reads or writes them.
 
-- ``manifest.json``: format version, embedder id and dimension, chunker settings, one
-  entry per source file (content hash, document id, title, kind, extractor, pages,
+- ``manifest.json``: format version, embedder id and dimension, chunker settings, the
+  version of the pipeline that made the documents (``ingest_version``), one entry per
+  source file (content hash, document id, title, kind, extractor, pages,
   chunk count and rows), the documents, the cited papers (``references``), build time
   and counts. It is written last, so a directory with a manifest is complete.
 - ``vectors.faiss``: a flat inner-product FAISS index over L2-normalised float32
@@ -230,6 +231,7 @@ def write_index(
     embedder_id: str,
     chunker: ChunkerSettings,
     references: Sequence[dict] = (),
+    ingest_version: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Write a complete index for ``documents`` to ``index_dir``, replacing any old one.
@@ -237,13 +239,14 @@ def write_index(
     ``chunks`` must come grouped by document in the order of ``documents`` (each
     document's chunks consecutive), and ``vectors[i]`` must be the unit vector of
     ``chunks[i]``. Everything is written and fsynced in a new directory beside
-    ``index_dir`` and then renamed into place. Returns the manifest written.
+    ``index_dir`` and then renamed into place. ``ingest_version`` is kept for the next
+    build to compare (see :mod:`ingest.build`). Returns the manifest written.
     """
     index_dir = Path(index_dir)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(vectors) != len(chunks):
         raise ValueError(f"{len(chunks)} chunks but vectors of shape {vectors.shape}")
-    manifest = _manifest(documents, chunks, vectors.shape[1], embedder_id, chunker, references)
+    manifest = _manifest(documents, chunks, vectors.shape[1], embedder_id, chunker, references, ingest_version)
 
     index_dir.parent.mkdir(parents=True, exist_ok=True)
     with _write_lock(index_dir):
@@ -285,6 +288,7 @@ def _manifest(
     embedder_id: str,
     chunker: ChunkerSettings,
     references: Sequence[dict],
+    ingest_version: int | None,
 ) -> dict:
     rows = _rows_by_document(documents, chunks)
     sources: dict[str, dict] = {}
@@ -317,6 +321,7 @@ def _manifest(
         "format_version": FORMAT_VERSION,
         "embedder": {"id": embedder_id, "dim": int(dim)},
         "chunker": {"size": chunker.size, "overlap": chunker.overlap},
+        "ingest_version": ingest_version,
         "keyword": {"library": "bm25s", "tokenizer_version": TOKENIZER_VERSION, "terms": 0},
         "sources": sources,
         "documents": described,

@@ -16,6 +16,7 @@ optionally with a version (``1706.03762v7.pdf``) or a variant (``2303.18223-zh.p
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import logging
 import os
@@ -24,14 +25,14 @@ import time
 import unicodedata
 import urllib.error
 import urllib.request
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from ingest.corpus import detect_lang, make_document, slugify
 from ingest.documents import Document, IngestError, LoadResult, SkippedFile
-from ingest.loaders import GARBLED_BELOW, UnreadableFile, load_file, looks_garbled, readable_ratio
+from ingest.loaders import GARBLED_BELOW, RawDocument, UnreadableFile, load_file, looks_garbled, readable_ratio
 from ingest.references import PaperRef, find_arxiv_ids, is_valid_arxiv_id, normalize_title, title_in_text
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,11 @@ def _compact(text: str) -> str:
 # --- loading -------------------------------------------------------------------------
 
 def load_papers(
-    dirs: Sequence[Path], references: Sequence[PaperRef] = (), *, progress: bool = False
+    dirs: Sequence[Path],
+    references: Sequence[PaperRef] = (),
+    *,
+    progress: bool = False,
+    reuse: Callable[[Path, str], Document | None] | None = None,
 ) -> LoadResult:
     """Load the PDFs directly inside ``dirs`` (in order) as ``kind="paper"`` documents.
 
@@ -267,6 +272,9 @@ def load_papers(
     page 1, else by a cited title heading page 1; an unidentified PDF is still loaded,
     with an id from its file name and no arXiv link. A second copy of the same paper
     (same bytes, or same id and variant) is skipped; so is an unreadable PDF.
+
+    ``reuse``, given a PDF's path and the sha256 of its bytes, may return the document an
+    earlier load made of that file; it is taken as it is and the PDF is not read again.
     """
     from tqdm import tqdm
 
@@ -281,43 +289,58 @@ def load_papers(
     seen_ids: dict[str, str] = {}
     for path in tqdm(paths, desc="loading papers", unit="pdf", disable=not progress):
         try:
-            raw = load_file(path)
+            document = reuse(path, _file_sha256(path)) if reuse else None
+            raw = load_file(path) if document is None else None
         except UnreadableFile as error:
             skipped.append(SkippedFile(str(path), str(error)))
             continue
-        if raw.sha256 in seen_hashes:
-            skipped.append(SkippedFile(str(path), f"same file as {seen_hashes[raw.sha256]}"))
+        sha256 = raw.sha256 if raw else document.sha256
+        if sha256 in seen_hashes:
+            skipped.append(SkippedFile(str(path), f"same file as {seen_hashes[sha256]}"))
             continue
-        first_page = raw.pages[0] if raw.pages else ""
-        arxiv_id, variant = parse_paper_filename(path.name)
-        if arxiv_id is None:
-            arxiv_id = stamped_arxiv_id(first_page)
-        if arxiv_id is None and (ref := match_reference(first_page, references)):
-            arxiv_id = ref.arxiv_id
-        doc_id = _doc_id(arxiv_id, variant, path)
-        if doc_id in seen_ids:
-            skipped.append(SkippedFile(str(path), f"another copy of {doc_id} ({seen_ids[doc_id]})"))
+        if raw:
+            document = _paper_document(path, raw, references, by_id)
+        if document.doc_id in seen_ids:
+            copy_of = seen_ids[document.doc_id]
+            skipped.append(SkippedFile(str(path), f"another copy of {document.doc_id} ({copy_of})"))
             continue
-        text = "\n".join(raw.pages)
-        lang = detect_lang(text)
-        title = _title(path, raw.title, first_page, by_id.get(arxiv_id or ""), lang)
-        document = make_document(
-            raw,
-            doc_id=doc_id,
-            title=title,
-            source=str(path),
-            lang=lang,
-            kind="paper",
-            url=ARXIV_ABS_URL + arxiv_id if arxiv_id else None,
-            arxiv_id=arxiv_id,
-            authors=first_page_authors(first_page, title),
-            origin=path.name,
-        )
-        log.info("paper %s from %s: %s", doc_id, path.name, title)
-        seen_hashes[raw.sha256] = str(path)
-        seen_ids[doc_id] = str(path)
+        unread = "" if raw else " (unchanged, not read again)"
+        log.info("paper %s from %s: %s%s", document.doc_id, path.name, document.title, unread)
+        seen_hashes[sha256] = str(path)
+        seen_ids[document.doc_id] = str(path)
         documents.append(document)
     return LoadResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+def _paper_document(path: Path, raw: RawDocument, references: Sequence[PaperRef], by_id: dict) -> Document:
+    """Identify and title the paper read from ``path`` (see :func:`load_papers`)."""
+    first_page = raw.pages[0] if raw.pages else ""
+    arxiv_id, variant = parse_paper_filename(path.name)
+    if arxiv_id is None:
+        arxiv_id = stamped_arxiv_id(first_page)
+    if arxiv_id is None and (ref := match_reference(first_page, references)):
+        arxiv_id = ref.arxiv_id
+    lang = detect_lang("\n".join(raw.pages))
+    title = _title(path, raw.title, first_page, by_id.get(arxiv_id or ""), lang)
+    return make_document(
+        raw,
+        doc_id=_doc_id(arxiv_id, variant, path),
+        title=title,
+        source=str(path),
+        lang=lang,
+        kind="paper",
+        url=ARXIV_ABS_URL + arxiv_id if arxiv_id else None,
+        arxiv_id=arxiv_id,
+        authors=first_page_authors(first_page, title),
+        origin=path.name,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as error:
+        raise UnreadableFile(f"{path}: cannot read file: {error.strerror or error}") from error
 
 
 def _doc_id(arxiv_id: str | None, variant: str | None, path: Path) -> str:

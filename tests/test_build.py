@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -255,3 +256,97 @@ def test_an_article_and_a_paper_with_one_id_is_an_error(tmp_path):
     with pytest.raises(DuplicateDocumentId, match="arxiv-1310.4546"):
         build_index(corpus, tmp_path / "index", embedder=KeywordEmbedder(), papers_dirs=[papers], progress=False)
     assert not (tmp_path / "index").exists()
+
+
+@pytest.fixture
+def pdf_reads(monkeypatch):
+    """Papers load from text files posing as PDFs ("\\f" between pages); lists the files read."""
+    from ingest import papers
+    from ingest.loaders import RawDocument
+
+    read: list[str] = []
+
+    def load_file(path):
+        read.append(Path(path).name)
+        data = Path(path).read_bytes()
+        pages = tuple(data.decode("utf-8").split("\f"))
+        return RawDocument(pages=pages, extractor="pypdf", title=None, sha256=hashlib.sha256(data).hexdigest())
+
+    monkeypatch.setattr(papers, "load_file", load_file)
+    return read
+
+
+def _write_papers(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    (folder / "1706.03762.pdf").write_text(
+        "Attention Is All You Need\n\nThe Transformer relies on attention alone.\f"
+        + "Self-attention relates positions of one sequence. " * 4, encoding="utf-8")
+    (folder / "1810.04805.pdf").write_text(
+        "BERT: Pre-training of Deep Bidirectional Transformers\n\nBERT reads text both ways.\f"
+        + "Masked language modelling pre-trains BERT. " * 4, encoding="utf-8")
+    return folder
+
+
+def _build_with_papers(corpus, tmp_path, embedder=None) -> BuildSummary:
+    return build_index(corpus, tmp_path / "index", embedder=embedder or KeywordEmbedder(), chunker=SMALL,
+                       papers_dirs=[tmp_path / "papers"], progress=False)
+
+
+def test_unchanged_papers_are_not_read_again(corpus, tmp_path, pdf_reads):
+    _write_papers(tmp_path / "papers")
+    first = _build_with_papers(corpus, tmp_path)
+    before = load_index(tmp_path / "index")
+    assert sorted(pdf_reads) == ["1706.03762.pdf", "1810.04805.pdf"] and first.unread == 0
+    pdf_reads.clear()
+    embedder = KeywordEmbedder()
+    again = _build_with_papers(corpus, tmp_path, embedder)
+    after = load_index(tmp_path / "index")
+    assert pdf_reads == [] and again.unread == 2 and "2 paper(s) not read again" in str(again)
+    assert embedder.texts == [] and again.reused == again.chunks == first.chunks
+    assert after.chunks == before.chunks and after.documents == before.documents
+    assert after.manifest["sources"] == before.manifest["sources"]
+    np.testing.assert_array_equal(after.vectors(), before.vectors())
+    assert again.pages == first.pages and again.extractors == first.extractors
+
+
+def test_a_changed_paper_is_read_again_alone(corpus, tmp_path, pdf_reads):
+    papers = _write_papers(tmp_path / "papers")
+    _build_with_papers(corpus, tmp_path)
+    pdf_reads.clear()
+    (papers / "1810.04805.pdf").write_text("BERT: Pre-training of Deep Bidirectional Transformers\n\nRevised.",
+                                           encoding="utf-8")
+    embedder = KeywordEmbedder()
+    summary = _build_with_papers(corpus, tmp_path, embedder)
+    index = load_index(tmp_path / "index")
+    assert pdf_reads == ["1810.04805.pdf"] and summary.unread == 1
+    assert embedder.texts == [c.text for c in index.chunks if c.doc_id == "arxiv-1810.04805"]
+    assert any("Revised." in text for text in embedder.texts)
+    for row, chunk in enumerate(index.chunks):
+        np.testing.assert_allclose(index.vector(row), KeywordEmbedder().embed([chunk.text])[0], atol=1e-6)
+
+
+def test_another_ingest_version_reads_every_paper_again(corpus, tmp_path, pdf_reads, monkeypatch):
+    import ingest.build
+
+    _write_papers(tmp_path / "papers")
+    _build_with_papers(corpus, tmp_path)
+    pdf_reads.clear()
+    monkeypatch.setattr(ingest.build, "INGEST_VERSION", ingest.build.INGEST_VERSION + 1)
+    summary = _build_with_papers(corpus, tmp_path)
+    assert sorted(pdf_reads) == ["1706.03762.pdf", "1810.04805.pdf"] and summary.unread == 0
+    assert load_index(tmp_path / "index").manifest["ingest_version"] == ingest.build.INGEST_VERSION
+
+
+def test_a_new_cited_title_reads_that_paper_again(corpus, tmp_path, pdf_reads):
+    _write_papers(tmp_path / "papers")
+    _build_with_papers(corpus, tmp_path)
+    assert load_index(tmp_path / "index").documents["arxiv-1706.03762"]["title"] == "Attention Is All You Need"
+    pdf_reads.clear()
+    article = corpus / "articles" / "transformer.txt"
+    article.write_text(article.read_text(encoding="utf-8") + "\n\n参考文献:\n《Attention Please》 arXiv:1706.03762\n",
+                       encoding="utf-8")
+    _build_with_papers(corpus, tmp_path)
+    assert pdf_reads == ["1706.03762.pdf"]
+    index = load_index(tmp_path / "index")
+    assert index.documents["arxiv-1706.03762"]["title"] == "Attention Please"
+    assert {c.title for c in index.chunks if c.doc_id == "arxiv-1706.03762"} == {"Attention Please"}

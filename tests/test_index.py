@@ -95,7 +95,7 @@ def test_manifest_records_format_embedder_chunker_sources_and_references(small):
     }
     assert manifest["documents"]["en-paper"] == {
         "title": "En-Paper", "url": None, "arxiv_id": "2005.14165", "kind": "paper", "lang": "en",
-        "source": "corpus/en-paper.txt", "pages": 2, "authors": ["Tom Brown"],
+        "source": "corpus/en-paper.txt", "origin": None, "pages": 2, "authors": ["Tom Brown"],
     }
     assert manifest["references"][0]["arxiv_id"] == "1706.03762"
     assert manifest["counts"] == {"documents": 2, "pages": 3, "chunks": 4}
