@@ -97,7 +97,7 @@ class Generator(ABC):
 
 
 class _StopFilter:
-    """Cuts a stream of deltas before the first stop string.
+    """Cuts a stream of deltas before the first stop string to be complete.
 
     Text that could still grow into a stop string is held back until it is clear.
     """
@@ -114,10 +114,12 @@ class _StopFilter:
         if not self.stop:
             return delta
         text = self.pending + delta
-        cut = min((i for i in (text.find(s) for s in self.stop) if i >= 0), default=-1)
-        if cut >= 0:
+        # The stop string that is complete first wins, as when reading one character at a
+        # time; so the result does not depend on how the text was split into deltas.
+        found = [(i + len(s), i) for s in self.stop if (i := text.find(s)) >= 0]
+        if found:
             self.done, self.pending = True, ""
-            return text[:cut]
+            return text[: min(found)[1]]
         hold = max((k for s in self.stop for k in range(1, len(s)) if text.endswith(s[:k])), default=0)
         self.pending = text[len(text) - hold:] if hold else ""
         return text[: len(text) - hold]
