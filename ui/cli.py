@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="print the settings in force and where each came from")
     _add_common(p)
+    _add_answering(p)
 
     p = sub.add_parser("papers", help="papers cited by the corpus")
     papers = p.add_subparsers(dest="papers_command", required=True)
@@ -163,7 +164,7 @@ def cmd_search(settings: Settings, args) -> int:
         dense = f"{hit.dense:.3f}" if hit.dense is not None else "-"
         bm25 = f"{hit.keyword:.2f}" if hit.keyword is not None else "-"
         print(f"[{i}] {hit.score:.4f} (cosine {dense}, bm25 {bm25})  {c.title}{page}  #{hit.row}")
-        print(f"    {_snippet(c.text, 300)}")
+        print(f"    {_snippet(c.text, 2000)}")
     return 0
 
 
