@@ -340,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rag`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Streamed answers and the page's URL must show up at once, even through a pipe.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
