@@ -110,20 +110,23 @@ def support(sentence: str, passage: str) -> tuple[float, tuple[str, ...]]:
     numbers, words = key_terms(sentence)
     if not numbers and not words:
         return 0.0, ()
-    text = _normalize(passage)
-    compact = text.replace(",", "")
-    if any(n not in compact for n in numbers):
+    if not _all_in(numbers, passage):
         return 0.0, ()
+    text = _normalize(passage)
     found_words = [w for w in words if w in text]
     found = sorted(numbers) + sorted(found_words)
     total = len(numbers) + len(words)
     return len(found) / total, tuple(found)
 
 
-def _numbers_match(sentence: str, passage: str) -> bool:
-    numbers, _ = key_terms(sentence)
+def _all_in(numbers: set[str], passage: str) -> bool:
+    """Every number occurs in the passage (thousands separators ignored)."""
     compact = _normalize(passage).replace(",", "")
     return all(n in compact for n in numbers)
+
+
+def _numbers_match(sentence: str, passage: str) -> bool:
+    return _all_in(key_terms(sentence)[0], passage)
 
 
 def is_refusal(text: str) -> bool:
