@@ -151,15 +151,18 @@ def load_index(index_dir: Path, expect_embedder: str | None = None) -> Index:
     names the command that fixes it.
     """
     index_dir = Path(index_dir)
-    for _attempt in range(3):
+    for _attempt in range(5):
         where = _readable_dir(index_dir)
         started_as = _build_id(where)
         try:
             index = _load(index_dir, where, expect_embedder)
         except (IndexCorrupt, IndexMismatch):
+            # Files vanishing mid-read mean a rebuild is swapping the directory: let it
+            # finish, then read the new index. The same build failing again is real damage.
+            _wait_for_writer(index_dir)
             if _build_id(_readable_dir(index_dir)) == started_as:
                 raise
-            continue  # a rebuild swapped the directory mid-read: read the new one
+            continue
         # The files came from one build only if the build id did not change meanwhile.
         if _build_id(_readable_dir(index_dir)) == index.manifest.get("build_id"):
             return index
@@ -521,6 +524,21 @@ def _write_lock(index_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _wait_for_writer(index_dir: Path) -> None:
+    """Return once no :func:`write_index` holds ``index_dir``'s lock (at once where there is none)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        handle = open(index_dir.parent / f".{index_dir.name}.lock")
+    except OSError:
+        return  # never written here, or not ours to read: nothing to wait for
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fsync_tree(root: Path) -> None:
