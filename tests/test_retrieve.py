@@ -1,3 +1,5 @@
+import numpy as np
+
 from rag.retrieve import DenseRetriever, HybridRetriever, KeywordRetriever, rrf_fuse
 from tests.fakes import FakeIndex
 
@@ -56,3 +58,30 @@ def test_kind_balancing_keeps_articles_in_view():
     # Three paper chunks outrank the article on both sides; balanced fusion still shows it first-tier.
     assert 3 not in [h.row for h in plain.search("attention paper article", 2)]
     assert 3 in [h.row for h in balanced.search("attention paper article", 2)]
+
+
+def _cross_lingual_index():
+    texts = ["Meta开源了它开发的所有语言模型。", "参考文献: Language Models are Few-Shot Learners", "our company trains models"]
+    index = FakeIndex(texts, ["company", "models"])
+    index.vectors = np.array([[0.8, 0.6], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)  # cosines set by hand
+    for c, lang in zip(index.chunks, ["zh", "zh", "en"]):
+        index.documents[c.doc_id] = {"kind": "article", "lang": lang}
+    return index
+
+
+def test_a_passage_bm25_cannot_read_is_not_punished_for_missing_keywords():
+    index = _cross_lingual_index()
+    hybrid = HybridRetriever(index, candidates=3, keyword_weight=1.5)
+    # Closest in meaning, but BM25 sees no English word in it: it still comes first.
+    assert [h.row for h in hybrid.search("Which company open-sourced all of its models?", 3)][0] == 0
+    # Plain RRF would rank it last, behind passages that merely share an English word.
+    plain = rrf_fuse([[(0, 0.99), (1, 0.7), (2, 0.7)], [(1, 1.0), (2, 1.0)]], [1.0, 1.5])
+    assert plain[-1][0] == 0
+
+
+def test_only_passages_closer_than_every_readable_one_are_lifted():
+    index = _cross_lingual_index()
+    index.vectors[2] = [0.7071, 0.7071]  # the English passage is now the closest of all
+    hybrid = HybridRetriever(index, candidates=3, keyword_weight=1.5)
+    assert hybrid.search("Which company open-sourced all of its models?", 3)[0].row == 2
+    assert hybrid.search("Which company open-sourced all of its models?", 3)[-1].row == 0
