@@ -25,7 +25,7 @@ import time
 import unicodedata
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -586,26 +586,36 @@ def _first_page_text(path: Path) -> str:
 @dataclass(frozen=True)
 class PaperStatus:
     """One row of ``rag papers list``: a cited paper and whether it is indexed,
-    ``cached`` (a PDF is on disk but not in the index) or ``missing``."""
+    ``cached`` (a PDF is on disk but not in the index) or ``missing``. An indexed paper
+    gets a row per indexed document (a translation is a document of its own), named by
+    ``label``: the arXiv id, plus the variant (``2303.18223-zh``)."""
 
     arxiv_id: str
     title: str | None
     cited_by: tuple[str, ...]
     status: str
     path: str | None = None
+    label: str = ""
 
 
 def paper_status(
     refs: Sequence[PaperRef],
     cache_dir: Path,
     papers_dirs: Sequence[Path],
-    indexed_ids: Collection[str],
+    indexed: Mapping[str, Sequence[tuple[str, str]]],
 ) -> list[PaperStatus]:
-    """Status rows for ``refs`` in their order: "indexed", "cached" or "missing"."""
+    """Status rows for ``refs`` in their order: "indexed", "cached" or "missing".
+
+    ``indexed`` maps an arXiv id to the (label, title) of each indexed document of it.
+    """
     on_disk = local_papers([Path(cache_dir), *map(Path, papers_dirs)])
     rows = []
     for ref in refs:
+        for label, title in indexed.get(ref.arxiv_id, ()):
+            rows.append(PaperStatus(ref.arxiv_id, title or ref.title, ref.cited_by, "indexed", label=label))
+        if ref.arxiv_id in indexed:
+            continue
         path = on_disk.get(ref.arxiv_id)
-        status = "indexed" if ref.arxiv_id in indexed_ids else "cached" if path else "missing"
-        rows.append(PaperStatus(ref.arxiv_id, ref.title, ref.cited_by, status, str(path) if path else None))
+        status = "cached" if path else "missing"
+        rows.append(PaperStatus(ref.arxiv_id, ref.title, ref.cited_by, status, str(path) if path else None, ref.arxiv_id))
     return rows

@@ -65,3 +65,20 @@ def test_config_shows_sources(capsys, monkeypatch):
     assert main(["config", "--passage-budget", "600"]) == 0
     out = capsys.readouterr().out
     assert "environment RAG_TOP_K" in out and "command line" in out
+
+
+def test_papers_list_shows_every_cited_paper_and_each_indexed_version(tmp_path, capsys):
+    from tests.test_papers import paper_pdf
+
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "1706.03762.pdf").write_bytes(paper_pdf("Attention Is All You Need"))
+    (papers / "1706.03762-zh.pdf").write_bytes(paper_pdf("Attention Is All You Need, translated"))
+    index = ["--corpus-dir", str(ROOT / "corpus"), "--index-dir", str(tmp_path / "index"), "--papers-dir", str(papers)]
+    assert main(["rebuild", *index]) == 0
+    capsys.readouterr()
+    assert main(["papers", "list", *index]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    assert rows["1706.03762"] == rows["1706.03762-zh"] == "indexed"
+    assert rows["2005.14165"] == "missing"  # GPT-3: cited by the articles, no PDF here
+    assert len(rows) >= 10

@@ -331,11 +331,22 @@ def test_paper_status_rows(tmp_path: Path) -> None:
     (mine / "2005.14165.pdf").write_bytes(b"%PDF-")
     (cache / "2303.18223-zh.pdf").write_bytes(b"%PDF-")  # a translation is not the paper itself
     survey = PaperRef("2303.18223", "A Survey of Large Language Models", ("a",))
-    rows = paper_status([ATTENTION, FEW_SHOT, survey], cache, [mine], indexed_ids={"1706.03762"})
-    assert [(row.arxiv_id, row.status) for row in rows] == [
+    rows = paper_status([ATTENTION, FEW_SHOT, survey], cache, [mine], indexed={"1706.03762": [("1706.03762", None)]})
+    assert [(row.label, row.status) for row in rows] == [
         ("1706.03762", "indexed"), ("2005.14165", "cached"), ("2303.18223", "missing")]
+    assert rows[0].title == ATTENTION.title  # the reference's title when the index has none
     assert rows[1].cited_by == ("a", "b") and rows[1].path == str(mine / "2005.14165.pdf")
     assert local_papers([cache, mine]) == {"2005.14165": mine / "2005.14165.pdf"}
+
+
+def test_each_indexed_version_of_a_paper_gets_its_own_row(tmp_path: Path) -> None:
+    survey = PaperRef("2303.18223", "A Survey of Large Language Models", ("a",))
+    indexed = {"2303.18223": [("2303.18223", "A Survey of Large Language Models"), ("2303.18223-zh", "大语言模型综述")]}
+    rows = paper_status([survey], tmp_path, [], indexed=indexed)
+    assert [(row.label, row.status, row.title) for row in rows] == [
+        ("2303.18223", "indexed", "A Survey of Large Language Models"),
+        ("2303.18223-zh", "indexed", "大语言模型综述"),
+    ]
 
 
 # --- loading -------------------------------------------------------------------------

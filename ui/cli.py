@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -325,15 +326,29 @@ def cmd_papers(settings: Settings, args) -> int:
         print(report)
         print("Run `rag rebuild` to index the new papers.")
         return 0
-    indexed = set()
+    indexed: dict[str, list[tuple[str, str]]] = {}
     if index is not None:
-        indexed = {d.get("arxiv_id") for d in index.documents.values() if d.get("arxiv_id")}
+        for doc_id, doc in sorted(index.documents.items(), key=lambda item: (len(item[0]), item[0])):
+            if doc.get("arxiv_id"):
+                label = doc_id.removeprefix("arxiv-")  # the id, or id-variant for a translation
+                indexed.setdefault(doc["arxiv_id"], []).append((label, doc.get("title")))
     rows = papers.paper_status(refs, cache, [Path(d) for d in settings.papers_dirs], indexed)
     for row in rows:
-        r = row if isinstance(row, dict) else asdict(row)
-        cited = ", ".join(r.get("cited_by", ()))
-        print(f"{r['arxiv_id']:<12} {r['status']:<8} {(r.get('title') or '?')[:70]:<70}  cited by {cited}")
+        cited = ", ".join(row.cited_by)
+        print(f"{row.label:<14} {row.status:<8} {_fit(row.title or '?', 70)}  cited by {cited}")
     return 0
+
+
+def _fit(text: str, columns: int) -> str:
+    """``text`` cut or padded to ``columns`` terminal columns (a Chinese character takes two)."""
+    out, used = [], 0
+    for ch in text:
+        width = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        if used + width > columns:
+            break
+        out.append(ch)
+        used += width
+    return "".join(out) + " " * (columns - used)
 
 
 def main(argv: list[str] | None = None) -> int:
