@@ -6,7 +6,9 @@ characters, repeating about ``settings.overlap`` characters from the end of the 
 before it. Chunks never cross a page, never start or end with whitespace, and
 ``doc.text[chunk.start:chunk.end] == chunk.text`` always holds. A sentence longer than
 ``size`` is cut at a clause break (,,、:; or a space) or, failing that, at ``size``.
-Each chunk carries the section heading in force where it starts.
+Each chunk carries the section heading in force where it starts. A paper's front
+matter (page 1 up to its abstract: title, authors, affiliations) is chunked on its own,
+so a question about who wrote a paper finds the whole byline in one passage.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ _QUANTITY = re.compile(
 )
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _PDF_EXTRACTORS = ("pypdf", "pdfminer")
+_ABSTRACT = re.compile(r"(?im)^[ \t]*(?:abstract\b|摘\s*要)")
+_FRONT_MATTER_MAX = 3000  # an "Abstract" further into page 1 is not the paper's own
 
 
 class ChunkingError(IngestError):
@@ -66,8 +70,8 @@ def chunk_document(doc: Document, settings: ChunkerSettings) -> list[Chunk]:
     headings = find_headings(doc.text, pdf=doc.extractor in _PDF_EXTRACTORS)
     heading_starts = [start for start, _ in headings]
     chunks: list[Chunk] = []
-    for page in pages:
-        for start, end in chunk_spans(doc.text, page.start, page.end, settings.size, settings.overlap):
+    for page, start, end in _sections(doc, pages):
+        for start, end in chunk_spans(doc.text, start, end, settings.size, settings.overlap):
             found = bisect.bisect_right(heading_starts, start) - 1
             chunks.append(
                 Chunk(
@@ -84,6 +88,19 @@ def chunk_document(doc: Document, settings: ChunkerSettings) -> list[Chunk]:
                 )
             )
     return chunks
+
+
+def _sections(doc: Document, pages) -> list[tuple[Page, int, int]]:
+    """(page, start, end) spans to chunk: the pages, with a paper's page 1 split at its abstract."""
+    out = []
+    for i, page in enumerate(pages):
+        if i == 0 and doc.kind == "paper":
+            found = _ABSTRACT.search(doc.text, page.start, min(page.end, page.start + _FRONT_MATTER_MAX))
+            if found and doc.text[page.start : found.start()].strip():
+                out += [(page, page.start, found.start()), (page, found.start(), page.end)]
+                continue
+        out.append((page, page.start, page.end))
+    return out
 
 
 def chunk_spans(text: str, start: int, end: int, size: int, overlap: int) -> list[tuple[int, int]]:

@@ -210,16 +210,24 @@ _AFFILIATION_RE = re.compile(
 )
 _NAME_RE = re.compile(r"[A-ZÀ-ÖØ-ÞŁ][\w'’.-]*(?: [A-ZÀ-ÖØ-ÞŁ][\w'’.-]*){1,3}")
 _MARKERS_RE = re.compile(r"[∗*†‡§¶♠♣♥♦⋆]+|\d+(?=\s|,|$)")
+# "作者:赵鑫,周昆 *,…" or "Authors: …", running on until the next "label:" line.
+_BYLINE_LABEL_RE = re.compile(r"(?i)^(?:作者|著者|authors?)\s*[:：]\s*")
+_ANY_LABEL_RE = re.compile(r"^[^\s,，、:：]{1,12}\s*[:：]")
+_CJK_NAME_RE = re.compile(r"[\u4e00-\u9fff]{2,4}(?:[·•][\u4e00-\u9fff]{1,8})?")
 
 
 def first_page_authors(first_page: str, title: str) -> tuple[str, ...]:
     """Author names from page 1, or ``()`` when any part of the byline is unclear.
 
-    Two layouts are read: one block per author (name, affiliation lines, e-mail), and a
-    byline listing names separated by commas, "and" or footnote marks. Anything else
-    (names run together without separators, Chinese bylines) gives ``()``.
+    Three layouts are read: a labeled byline ("作者:赵鑫,周昆,…", "Authors: …"), one
+    block per author (name, affiliation lines, e-mail), and a byline after the title
+    listing names separated by commas, "and" or footnote marks. Anything else (names run
+    together without separators) gives ``()``.
     """
     lines = [line.strip() for line in first_page.splitlines()]
+    labeled = _labeled_byline(lines)
+    if labeled is not None:
+        return labeled
     start = _line_after_title(lines, title)
     if start is None:
         return ()
@@ -240,6 +248,28 @@ def first_page_authors(first_page: str, title: str) -> tuple[str, ...]:
     if not names or not all(_NAME_RE.fullmatch(name) and not _AFFILIATION_RE.search(name) for name in names):
         return ()
     return tuple(names)
+
+
+def _labeled_byline(lines: Sequence[str]) -> tuple[str, ...] | None:
+    """Names after a "作者:" / "Authors:" label before the abstract; ``None`` when there is no
+    such label, ``()`` when one of its names does not look like a name."""
+    for i, line in enumerate(lines[:40]):
+        if re.match(r"(?i)abstract\b|摘要", line):
+            return None
+        label = _BYLINE_LABEL_RE.match(line)
+        if not label:
+            continue
+        parts = [line[label.end():]]
+        for more in lines[i + 1 : i + 6]:
+            if not more or _ANY_LABEL_RE.match(more) or re.match(r"(?i)abstract\b|摘要", more):
+                break
+            parts.append(more)
+        names = [_MARKERS_RE.sub(" ", name).strip() for name in re.split(r"[,，、;；]|\band\b", " ".join(parts))]
+        names = [" ".join(name.split()) for name in names if name.strip()]
+        if names and all(_CJK_NAME_RE.fullmatch(n) or _NAME_RE.fullmatch(n) for n in names):
+            return tuple(names)
+        return ()
+    return None
 
 
 def _line_after_title(lines: Sequence[str], title: str) -> int | None:

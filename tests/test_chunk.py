@@ -10,8 +10,9 @@ from ingest.chunk import ChunkingError, chunk_document, chunk_spans, find_headin
 from ingest.documents import ChunkerSettings, Document, Page
 
 
-def _doc(text: str, pages: tuple[Page, ...] = (), extractor: str = "text") -> Document:
+def _doc(text: str, pages: tuple[Page, ...] = (), extractor: str = "text", kind: str = "article") -> Document:
     return Document(
+        kind=kind,
         doc_id="d1",
         title="Title",
         text=text,
@@ -29,7 +30,7 @@ def _doc(text: str, pages: tuple[Page, ...] = (), extractor: str = "text") -> Do
 # breaks, long runs without any break, spaces and newlines.
 _PIECES = st.sampled_from(
     ["大语言模型", "。", ",", "!", "?", ";", "The model", ". ", "e.g.", "3.5", " ", "\n", "\n\n",
-     "x" * 37, "长" * 23, "、", ":", "\t", "”"]
+     "x" * 37, "长" * 23, "、", ":", "\t", "”", "\nAbstract", "\n摘要"]
 )  # fmt: skip
 _TEXT = st.lists(_PIECES, max_size=120).map("".join)
 _SETTINGS = st.integers(min_value=1, max_value=120).flatmap(
@@ -43,11 +44,11 @@ def _pages_for(text: str, cuts: list[int]) -> tuple[Page, ...]:
 
 
 @settings(max_examples=400, deadline=None)
-@given(_TEXT, _SETTINGS, st.lists(st.integers(min_value=0), max_size=3))
-def test_chunk_invariants(text, size_overlap, cuts):
+@given(_TEXT, _SETTINGS, st.lists(st.integers(min_value=0), max_size=3), st.sampled_from(["article", "paper"]))
+def test_chunk_invariants(text, size_overlap, cuts, kind):
     size, overlap = size_overlap
     pages = _pages_for(text, cuts)
-    doc = _doc(text, pages)
+    doc = _doc(text, pages, kind=kind)
     chunks = chunk_document(doc, ChunkerSettings(size=size, overlap=overlap))
     for page in pages:
         on_page = [c for c in chunks if c.page == page.number]
@@ -108,6 +109,17 @@ def test_chunks_never_cross_pages_and_record_page_numbers():
     pages = (Page(1, 0, len(page1)), Page(2, len(page1) + 2, len(text)))
     chunks = chunk_document(_doc(text, pages, extractor="pdfminer"), ChunkerSettings(size=1000, overlap=100))
     assert [(c.page, c.text) for c in chunks] == [(1, page1), (2, page2)]
+
+
+def test_a_papers_front_matter_is_a_chunk_of_its_own():
+    front = "Attention Is All You Need\nAshish Vaswani, Noam Shazeer\nGoogle Brain\n"
+    page1 = front + "Abstract\nThe dominant sequence transduction models are based on recurrent networks. " * 3
+    pages = (Page(1, 0, len(page1)),)
+    paper = chunk_document(_doc(page1, pages, extractor="pypdf", kind="paper"), ChunkerSettings(size=1000, overlap=100))
+    assert [c.text for c in paper] == [front.strip(), page1[len(front):].strip()]
+    assert all(c.page == 1 for c in paper)
+    article = chunk_document(_doc(page1, pages, kind="article"), ChunkerSettings(size=1000, overlap=100))
+    assert len(article) == 1  # only papers have front matter
 
 
 def test_document_without_pages_is_one_page_numbered_none():

@@ -182,6 +182,16 @@ def test_authors_from_blocks_and_bylines_and_none_when_unclear() -> None:
     assert first_page_authors(no_abstract, "Great Title Here") == ()
 
 
+def test_labeled_bylines_give_authors_in_either_language() -> None:
+    chinese = ("大语言模型综述\n作者:赵鑫,周昆 *,李军毅 *,唐天一,\n杨晨,欧阳修\n中文校对:胡译文,邓欣\n"
+               "摘要—自从 20 世纪 50 年代图灵测试被提出以来……")
+    english = "Some Title\nAuthors: Ada Lovelace, Alan Turing and Grace Hopper\nAbstract\nWe study."
+    # The label finds the byline even when the title printed on the page is not the one known.
+    assert first_page_authors(chinese, "A Survey (translated)") == ("赵鑫", "周昆", "李军毅", "唐天一", "杨晨", "欧阳修")
+    assert first_page_authors(english, "Some Title") == ("Ada Lovelace", "Alan Turing", "Grace Hopper")
+    assert first_page_authors("标题\n作者:某某大学计算机学院\n摘要", "标题") == ()  # not a name: nothing
+
+
 # --- fetching ------------------------------------------------------------------------
 
 def test_fetches_missing_papers_one_request_per_interval(server: PaperServer, tmp_path: Path) -> None:
