@@ -164,6 +164,7 @@ class Assistant:
             keyword_weight=settings.keyword_weight,
             balance_kinds=bool(settings.balance_kinds),
         )
+        self.authors = {doc_id: tuple(meta.get("authors") or ()) for doc_id, meta in index.documents.items()}
         self._generator = generator
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
@@ -270,7 +271,7 @@ class Assistant:
         gen = self.generator
         focused = self.focus_passages(standalone, hits[:top_k]) if s.focus_chars else {}
         passages = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
-        messages = prompts.answer_messages(standalone, passages, lang)
+        messages = prompts.answer_messages(standalone, passages, lang, self.authors)
         pieces: list[str] = []
         first = None
         with self._generate_lock:
@@ -291,7 +292,9 @@ class Assistant:
             tokens_per_s=tokens / decode_s if decode_s > 0 else 0.0,
         )
         used = [hit for hit, _ in passages]
-        cited = cite(raw, used, similarity=self._similarity)
+        # Authors are in the passage headers the model read, so they back its claims too.
+        headers = [prompts.passage_header(n, hit, self.authors.get(hit.chunk.doc_id, ())) for n, hit in enumerate(used, 1)]
+        cited = cite(raw, used, similarity=self._similarity, headers=headers)
         supported = any(c.supported for c in cited.citations)
         if not has_content(raw) or (is_refusal(raw) and not supported):
             # A reply of bare markers ("[4]") says nothing; treat it as the model declining.

@@ -19,6 +19,8 @@ from rag.types import Citation, Hit
 # [1], [1, 2], [1，2], 【1】, [^1], [1-2] are all read as markers.
 _MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.])(?=\s|$)|\n+")
+# A full stop after an initial or an abbreviation ("J. Devlin", "et al.", "e.g.") ends no sentence.
+_NOT_AN_END = re.compile(r"(?:\b[A-Z]|(?i:\bet al|\be\.g|\bi\.e|\bvs|\bfig|\beq|\bno))\.$")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -60,7 +62,13 @@ def _normalize(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """Split an answer into sentences; markers that follow a sentence's full stop stay with it."""
-    parts = [p for p in _SENTENCE_END.split(text) if p and p.strip()]
+    parts: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        if parts and _NOT_AN_END.search(parts[-1]) and not piece.startswith("\n"):
+            parts[-1] += piece
+        elif piece:
+            parts.append(piece)
+    parts = [p for p in parts if p.strip()]
     sentences: list[str] = []
     for part in parts:
         lead = re.match(r"\s*((?:" + _MARKER.pattern + r"\s*)+)", part)
@@ -141,8 +149,12 @@ def cite(
     min_support: float = 0.5,
     similarity: Callable[[str, str], float] | None = None,
     min_similarity: float = 0.5,
+    headers: Sequence[str] = (),
 ) -> CitedAnswer:
     """Validate and complete the citations of ``answer`` over passages ``hits`` ([1] = hits[0]).
+
+    ``headers[i]``, where given, is what the model was told about passage i besides its
+    text (title, authors) and counts as part of it.
 
     Markers outside 1..len(hits) are removed. A sentence with no valid marker gets the
     best-supporting passage attached (how="attributed") when one clears ``min_support``
@@ -153,15 +165,19 @@ def cite(
     out_sentences: list[str] = []
     unsupported: list[str] = []
 
+    def passage(n: int) -> str:
+        text = hits[n - 1].chunk.text
+        return f"{headers[n - 1]}\n{text}" if n <= len(headers) else text
+
     def check(sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
-        passage = hits[n - 1].chunk.text
-        score, evidence = support(sentence, passage)
+        passage_text = passage(n)
+        score, evidence = support(sentence, passage_text)
         if score >= min_support:
             return True, evidence
-        if similarity is None or not _numbers_match(sentence, passage):
+        if similarity is None or not _numbers_match(sentence, passage_text):
             return False, evidence
         # Cross-lingual answers share no words with their passage; meaning still can.
-        return similarity(strip_markers(sentence), passage) >= min_similarity, evidence
+        return similarity(strip_markers(sentence), passage_text) >= min_similarity, evidence
 
     def record(n: int, sentence: str, how: str, ok: bool, evidence: tuple[str, ...]) -> None:
         entry = per_passage.setdefault(n, {"how": how, "ok": False, "sentences": [], "evidence": []})
@@ -180,7 +196,7 @@ def cite(
             record(n, sentence, "marker", ok, evidence)
             supported_any = supported_any or ok
         if not valid and plain and not is_refusal(plain):
-            best = max(range(1, len(hits) + 1), key=lambda n: support(plain, hits[n - 1].chunk.text)[0], default=None)
+            best = max(range(1, len(hits) + 1), key=lambda n: support(plain, passage(n))[0], default=None)
             if best is not None:
                 ok, evidence = check(plain, best)
                 if ok:

@@ -8,7 +8,7 @@ control tokens or citation markers is neutralised before it reaches the model.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rag.types import Hit
 
@@ -55,12 +55,20 @@ def sanitize_passage(text: str) -> str:
     return _MARKER_LIKE.sub(r"(\1)", text)
 
 
-def passage_header(n: int, hit: Hit) -> str:
-    """``[n] 《title》`` — the line that introduces passage n in the prompt.
+def passage_header(n: int, hit: Hit, authors: Sequence[str] = ()) -> str:
+    """``[n] 《title》`` — the line that introduces passage n in the prompt — with the
+    first authors of a paper (``作者:赵鑫、周昆、李军毅等`` or ``by A, B, C et al.``), so
+    "who wrote it" is answerable from any of its passages, not only from its byline.
 
     No page number: a small model reads "p.6" as an answer to "how many".
     """
-    return f"[{n}] 《{hit.chunk.title}》"
+    header = f"[{n}] 《{hit.chunk.title}》"
+    if not authors:
+        return header
+    shown = list(authors[:3])
+    if _CJK.search("".join(shown)):
+        return header + " 作者:" + "、".join(shown) + ("等" if len(authors) > 3 else "")
+    return header + " by " + ", ".join(shown) + (" et al." if len(authors) > 3 else "")
 
 
 def split_passage(text: str) -> list[str]:
@@ -127,9 +135,19 @@ def select_passages(
     return chosen
 
 
-def answer_messages(question: str, passages: Sequence[tuple[Hit, str]], lang: str) -> list[dict]:
-    """Chat messages asking for a cited answer to ``question`` from ``passages``."""
-    quoted = "\n\n".join(f"{passage_header(n, hit)}\n{text}" for n, (hit, text) in enumerate(passages, 1))
+def answer_messages(
+    question: str,
+    passages: Sequence[tuple[Hit, str]],
+    lang: str,
+    authors: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict]:
+    """Chat messages asking for a cited answer to ``question`` from ``passages``;
+    ``authors`` maps a document id to its authors, where known."""
+    authors = authors or {}
+    quoted = "\n\n".join(
+        f"{passage_header(n, hit, authors.get(hit.chunk.doc_id) or ())}\n{text}"
+        for n, (hit, text) in enumerate(passages, 1)
+    )
     label = "资料" if lang == "zh" else "Passages"
     ask = "问题" if lang == "zh" else "Question"
     user = f"{label}:\n{quoted}\n\n{ask}: {question}"

@@ -6,7 +6,8 @@ import pytest
 from rag.answer import Assistant, QuestionError, missing_names, needs_rewrite, substitute_followup
 from rag.prompt import REFUSAL, answer_messages, sanitize_passage
 from rag.settings import Settings
-from rag.types import Answer
+from ingest.documents import Chunk
+from rag.types import Answer, Hit
 from tests.fakes import FakeIndex, ScriptedGenerator
 
 TEXTS = [
@@ -110,6 +111,17 @@ def test_bad_input():
 def test_prompt_language_follows_question():
     msgs = answer_messages("Who proposed BERT?", [], "en")
     assert "Answer in English" in msgs[0]["content"] and msgs[1]["content"].endswith("Question: Who proposed BERT?")
+
+
+def test_paper_passages_name_their_first_authors():
+    h = [Hit(0, Chunk(doc_id="p", title="A Survey", text="Some text.", start=0, end=10), 1.0),
+         Hit(1, Chunk(doc_id="z", title="大语言模型综述", text="正文。", start=0, end=3), 1.0),
+         Hit(2, Chunk(doc_id="a", title="An article", text="More text.", start=0, end=10), 1.0)]
+    authors = {"p": ("Wayne Xin Zhao", "Kun Zhou", "Junyi Li", "Tianyi Tang"), "z": ("赵鑫", "周昆")}
+    user = answer_messages("Who wrote it?", [(x, x.chunk.text) for x in h], "en", authors)[1]["content"]
+    assert "[1] 《A Survey》 by Wayne Xin Zhao, Kun Zhou, Junyi Li et al.\nSome text." in user
+    assert "[2] 《大语言模型综述》 作者:赵鑫、周昆\n" in user
+    assert "[3] 《An article》\nMore text." in user
 
 
 def test_bare_markers_are_not_an_answer():

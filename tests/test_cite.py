@@ -22,6 +22,14 @@ def test_split_sentences_keeps_trailing_marker_with_sentence():
     assert split_sentences("GPT-3 有 1750 亿参数[1]。它于 2020 年发布[2]。") == ["GPT-3 有 1750 亿参数[1]。", "它于 2020 年发布[2]。"]
 
 
+def test_initials_and_abbreviations_end_no_sentence():
+    assert split_sentences("J. Devlin and T. B. Brown et al. wrote them [1]. E.g. BERT. Done.") == [
+        "J. Devlin and T. B. Brown et al. wrote them [1].",
+        "E.g. BERT.",
+        "Done.",
+    ]
+
+
 def test_support_requires_numbers():
     score, evidence = support("GPT-3 有 1750 亿参数", "GPT-3 拥有 1750 亿个参数,是当时最大的模型")
     assert score >= 0.5 and "1750" in evidence
@@ -50,6 +58,13 @@ def test_wrong_citation_is_flagged_unsupported():
     out = cite("GPT-3 有 1750 亿参数[1]。", h)
     assert out.citations[0].supported is False
     assert out.unsupported == ("GPT-3 有 1750 亿参数。",)
+
+
+def test_what_the_model_was_told_about_a_passage_supports_it_too():
+    h = hits("本文为英文综述论文的翻译稿件。")
+    header = "[1] 《大语言模型综述》 作者:赵鑫、周昆、李军毅等"
+    assert cite("大语言模型综述的第一作者是赵鑫[1]。", h, headers=[header]).citations[0].supported
+    assert not cite("大语言模型综述的第一作者是赵鑫[1]。", h).citations[0].supported
 
 
 def test_cross_lingual_support_through_similarity():
