@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import prompt as prompts
-from rag.cite import cite, is_refusal, strip_markers
+from rag.cite import cite, drop_echoes, is_refusal, strip_markers
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
-from rag.types import Answer, Hit, RagError
+from rag.types import Answer, Hit, RagError, Reading
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,9 @@ class Assistant:
         *,
         top_k: int | None = None,
         passage_budget: int | None = None,
-    ) -> Iterator[str | Answer]:
-        """Yield answer text as it is generated, then the final ``Answer``."""
+    ) -> Iterator[Reading | str | Answer]:
+        """Yield the passages given to the model (``Reading``, unless retrieval found
+        nothing usable), the answer text as it is generated, then the final ``Answer``."""
         s = self.settings
         top_k = top_k or s.top_k
         budget = passage_budget or s.passage_budget
@@ -272,6 +273,7 @@ class Assistant:
         focused = self.focus_passages(standalone, hits[:top_k]) if s.focus_chars else {}
         passages = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
         messages = prompts.answer_messages(standalone, passages, lang, self.authors)
+        yield Reading(tuple(hit for hit, _ in passages))
         pieces: list[str] = []
         first = None
         with self._generate_lock:
@@ -281,8 +283,11 @@ class Assistant:
                 pieces.append(delta)
                 yield delta
         total = time.perf_counter() - started
-        raw = "".join(pieces).strip()
-        tokens = gen.count_tokens(raw) if raw else 0
+        used = [hit for hit, _ in passages]
+        headers = [prompts.passage_header(n, hit, self.authors.get(hit.chunk.doc_id, ())) for n, hit in enumerate(used, 1)]
+        written = "".join(pieces).strip()
+        tokens = gen.count_tokens(written) if written else 0
+        raw = drop_echoes(written, [messages[0]["content"]], headers, [hit.chunk.text for hit in used])
         decode_s = total - first if first is not None else 0.0
         timings.update(
             first_token_s=first if first is not None else total,
@@ -291,10 +296,9 @@ class Assistant:
             tokens=tokens,
             tokens_per_s=tokens / decode_s if decode_s > 0 else 0.0,
         )
-        used = [hit for hit, _ in passages]
-        # Authors are in the passage headers the model read, so they back its claims too.
-        headers = [prompts.passage_header(n, hit, self.authors.get(hit.chunk.doc_id, ())) for n, hit in enumerate(used, 1)]
-        cited = cite(raw, used, similarity=self._similarity, headers=headers)
+        # The authors named in the headers the model read back its claims too.
+        bylines = [prompts.byline(self.authors.get(hit.chunk.doc_id, ())) for hit in used]
+        cited = cite(raw, used, similarity=self._similarity, headers=bylines)
         supported = any(c.supported for c in cited.citations)
         if not has_content(raw) or (is_refusal(raw) and not supported):
             # A reply of bare markers ("[4]") says nothing; treat it as the model declining.

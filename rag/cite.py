@@ -237,6 +237,37 @@ def _with_markers(sentence: str, numbers: Sequence[int]) -> str:
     return sentence + marks
 
 
+def drop_echoes(
+    answer: str, instructions: Sequence[str], headers: Sequence[str] = (), passages: Sequence[str] = ()
+) -> str:
+    """``answer`` without the sentences that only repeat the prompt around the passages.
+
+    A small model sometimes recites its instructions ("The model has 7 billion
+    parameters [2]. If the passages do not contain the answer, reply only: ...") or a
+    passage's header (its title and authors) instead of answering. A header's words
+    count as an answer only where the passage text says them too ("《Attention Is All
+    You Need》" from a passage that names that paper).
+    """
+    said = [_flat(text) for text in instructions]
+    heads = [_flat(text) for text in headers]
+    texts = [_flat(text) for text in passages]
+    sentences = split_sentences(answer)
+    kept = []
+    for sentence in sentences:
+        flat = _flat(strip_markers(sentence))
+        if len(flat) >= 4 and (
+            any(flat in text for text in said)
+            or (any(flat in head for head in heads) and not any(flat in text for text in texts))
+        ):
+            continue
+        kept.append(sentence)
+    return _join(kept) if len(kept) < len(sentences) else answer
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", _MARKER.sub("", _normalize(text)))
+
+
 def _join(sentences: Sequence[str]) -> str:
     out = ""
     for s in sentences:

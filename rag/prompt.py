@@ -57,24 +57,51 @@ def sanitize_passage(text: str) -> str:
 
 def passage_header(n: int, hit: Hit, authors: Sequence[str] = ()) -> str:
     """``[n] 《title》`` — the line that introduces passage n in the prompt — with the
-    first authors of a paper (``作者:赵鑫、周昆、李军毅等`` or ``by A, B, C et al.``), so
-    "who wrote it" is answerable from any of its passages, not only from its byline.
+    :func:`byline` of a paper in brackets, so "who wrote it" is answerable from any of its passages,
+    not only from its first page.
 
     No page number: a small model reads "p.6" as an answer to "how many".
     """
     header = f"[{n}] 《{hit.chunk.title}》"
+    # In brackets: "《…》 作者:…" on one line made the 0.5B model decline; "《…》(作者:…)" did not.
+    return f"{header}({byline(authors)})" if authors else header
+
+
+def byline(authors: Sequence[str]) -> str:
+    """``作者:赵鑫、周昆、李军毅等`` or ``by A, B, C et al.``: the first three authors."""
     if not authors:
-        return header
+        return ""
     shown = list(authors[:3])
     if _CJK.search("".join(shown)):
-        return header + " 作者:" + "、".join(shown) + ("等" if len(authors) > 3 else "")
-    return header + " by " + ", ".join(shown) + (" et al." if len(authors) > 3 else "")
+        return "作者:" + "、".join(shown) + ("等" if len(authors) > 3 else "")
+    return "by " + ", ".join(shown) + (" et al." if len(authors) > 3 else "")
+
+
+_WRAPPED = 30  # columns: a line this wide without a closing stop is a PDF's hard wrap, not a heading
+_CLOSED = re.compile(r"[。！？!?；;.:：…\"”’)）]\s*$")
+
+
+def _width(line: str) -> int:
+    return len(line) + len(_CJK.findall(line))  # a Chinese character is two columns wide
 
 
 def split_passage(text: str) -> list[str]:
-    """Sentences of a passage (Chinese and English punctuation, and line breaks)."""
+    """Sentences of a passage (Chinese and English punctuation, and line breaks).
+
+    A long line that ends without a stop runs on into the next one (PDF text is wrapped
+    at the margin); short lines (headings, table rows) stand alone.
+    """
+    lines: list[str] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if not line:
+            continue
+        if lines and _width(lines[-1]) >= _WRAPPED and not _CLOSED.search(lines[-1]):
+            joiner = "" if _CJK.match(line) and _CJK.search(lines[-1][-1]) else " "
+            lines[-1] += joiner + line
+        else:
+            lines.append(line)
     out = []
-    for line in text.splitlines():
+    for line in lines:
         for piece in re.split(r"(?<=[。！？!?；;])|(?<=\.)\s+", line):
             if piece.strip():
                 out.append(piece.strip())
@@ -83,8 +110,10 @@ def split_passage(text: str) -> list[str]:
 
 def focus_passage(text: str, scores: Sequence[float], max_chars: int) -> str:
     """Keep the best-scoring sentences of a passage (in their original order) within
-    ``max_chars``; gaps are marked with "…". ``scores`` has one value per sentence of
-    ``split_passage(text)``. Small models answer better from less, and faster.
+    ``max_chars``; gaps are marked with "…". The best sentence is kept even when it is
+    longer (up to twice ``max_chars``): cutting it may cut off the answer. ``scores`` has
+    one value per sentence of ``split_passage(text)``. Small models answer better from
+    less, and faster.
     """
     sentences = split_passage(text)
     if sum(len(x) for x in sentences) <= max_chars:
@@ -101,7 +130,7 @@ def focus_passage(text: str, scores: Sequence[float], max_chars: int) -> str:
     for i in sorted(keep):
         if last is not None and i != last + 1:
             parts.append("…")
-        parts.append(sentences[i][:max_chars])
+        parts.append(sentences[i][: 2 * max_chars])  # the best sentence whole, even if long
         last = i
     return " ".join(parts)
 

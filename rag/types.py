@@ -27,6 +27,14 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """The passages the model was just given, yielded before its first word: on a CPU,
+    reading them takes seconds, and a user can look at them meanwhile."""
+
+    hits: tuple[Hit, ...]
+
+
+@dataclass(frozen=True)
 class Citation:
     """A numbered source shown with an answer.
 

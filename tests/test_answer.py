@@ -4,10 +4,10 @@ injection, follow-ups and bad input."""
 import pytest
 
 from rag.answer import Assistant, QuestionError, missing_names, needs_rewrite, substitute_followup
-from rag.prompt import REFUSAL, answer_messages, sanitize_passage
+from rag.prompt import REFUSAL, answer_messages, focus_passage, sanitize_passage, split_passage
 from rag.settings import Settings
 from ingest.documents import Chunk
-from rag.types import Answer, Hit
+from rag.types import Answer, Hit, Reading
 from tests.fakes import FakeIndex, ScriptedGenerator
 
 TEXTS = [
@@ -28,6 +28,10 @@ def make(replies, **settings):
 
 def run(assistant, question, history=()):
     items = list(assistant.stream(question, history))
+    reading = [i for i in items if isinstance(i, Reading)]
+    if reading:  # given the passages before the first word, once
+        assert len(reading) == 1 and items[0] is reading[0] and reading[0].hits
+        items = items[1:]
     assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1])
     return items[-1], "".join(items[:-1])
 
@@ -119,9 +123,47 @@ def test_paper_passages_name_their_first_authors():
          Hit(2, Chunk(doc_id="a", title="An article", text="More text.", start=0, end=10), 1.0)]
     authors = {"p": ("Wayne Xin Zhao", "Kun Zhou", "Junyi Li", "Tianyi Tang"), "z": ("赵鑫", "周昆")}
     user = answer_messages("Who wrote it?", [(x, x.chunk.text) for x in h], "en", authors)[1]["content"]
-    assert "[1] 《A Survey》 by Wayne Xin Zhao, Kun Zhou, Junyi Li et al.\nSome text." in user
-    assert "[2] 《大语言模型综述》 作者:赵鑫、周昆\n" in user
+    assert "[1] 《A Survey》(by Wayne Xin Zhao, Kun Zhou, Junyi Li et al.)\nSome text." in user
+    assert "[2] 《大语言模型综述》(作者:赵鑫、周昆)\n" in user
     assert "[3] 《An article》\nMore text." in user
+
+
+PDF_TEXT = (
+    "6 Results\n6.1 Machine Translation\n"
+    "On the WMT 2014 English-to-German translation task, the big transformer model outperforms the best\n"
+    "previously reported models by more than 2.0\nBLEU, establishing a new state-of-the-art BLEU score of 28.4. "
+    "Training took 3.5 days.\nTransformer (big) 28.4 41.8\n"
+    "语言本质上是一种由语法规则支配的复杂\n的人类表达系统。"
+)
+
+
+def test_passages_split_into_sentences_across_pdf_line_wraps():
+    assert split_passage(PDF_TEXT) == [
+        "6 Results",
+        "6.1 Machine Translation",
+        "On the WMT 2014 English-to-German translation task, the big transformer model outperforms the best "
+        "previously reported models by more than 2.0 BLEU, establishing a new state-of-the-art BLEU score of 28.4.",
+        "Training took 3.5 days.",
+        "Transformer (big) 28.4 41.8",
+        "语言本质上是一种由语法规则支配的复杂的人类表达系统。",
+    ]
+
+
+def test_focus_keeps_the_best_sentence_whole():
+    scores = [0.1, 0.1, 0.9, 0.5, 0.2, 0.0]
+    focused = focus_passage(PDF_TEXT, scores, max_chars=120)
+    assert focused.startswith("On the WMT 2014") and "score of 28.4." in focused  # longer than 120, kept whole
+    assert "6 Results" not in focused
+    assert focus_passage("Short one. Also short.", [0.1, 0.2], max_chars=120) == "Short one. Also short."
+
+
+def test_a_recited_prompt_is_not_an_answer():
+    assistant, _ = make(["某模型有 70 亿个参数[2]。"])
+    answer, _ = run(assistant, "GPT-3 有多少参数?")
+    assert answer.refused and answer.refusal_reason == "model_declined"
+    assistant, _ = make(["GPT-3 有 1750 亿个参数[1]。某模型有 70 亿个参数[2]。"])
+    answer, _ = run(assistant, "GPT-3 有多少参数?")
+    assert not answer.refused and answer.text == "GPT-3 有 1750 亿个参数[1]。"
 
 
 def test_bare_markers_are_not_an_answer():

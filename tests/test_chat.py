@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.documents import Chunk, IngestError
-from rag.types import Answer, Citation, Hit, RagError
+from rag.types import Answer, Citation, Hit, RagError, Reading
 from ui.chat import (
     REFUSAL_NOTICE,
     ChatUpdate,
@@ -89,6 +89,17 @@ def test_stream_goes_searching_then_partial_then_final():
     final = updates[-1]
     assert final.final and final.answer is answer
     assert "answered" in final.status and "2.5 s" in final.status
+
+
+def test_passages_being_read_show_before_the_first_word_and_stay_until_the_end():
+    answer = cited_answer()
+    updates = run(FakeAssistant([Reading((GPT3, HISTORY)), "GPT-3 有 ", answer]))
+    reading = updates[1]
+    assert "reading 2 passages" in reading.status and not reading.final
+    assert "正在阅读" in reading.sources_html and GPT3.chunk.title in reading.sources_html
+    assert HISTORY.chunk.title in reading.sources_html and UNCITED.chunk.title not in reading.sources_html
+    assert updates[2].sources_html == reading.sources_html  # still shown while the answer streams
+    assert updates[-1].final and "正在阅读" not in updates[-1].sources_html
 
 
 def test_markers_link_to_source_anchors_with_titles_pages_and_arxiv():

@@ -1,7 +1,7 @@
 from hypothesis import given, strategies as st
 
 from ingest.documents import Chunk
-from rag.cite import cite, is_refusal, parse_markers, split_sentences, support
+from rag.cite import cite, drop_echoes, is_refusal, parse_markers, split_sentences, support
 from rag.types import Hit
 
 
@@ -62,9 +62,23 @@ def test_wrong_citation_is_flagged_unsupported():
 
 def test_what_the_model_was_told_about_a_passage_supports_it_too():
     h = hits("本文为英文综述论文的翻译稿件。")
-    header = "[1] 《大语言模型综述》 作者:赵鑫、周昆、李军毅等"
-    assert cite("大语言模型综述的第一作者是赵鑫[1]。", h, headers=[header]).citations[0].supported
-    assert not cite("大语言模型综述的第一作者是赵鑫[1]。", h).citations[0].supported
+    header = "作者:赵鑫、周昆、李军毅等"
+    assert cite("第一作者是赵鑫、周昆、李军毅等[1]。", h, headers=[header]).citations[0].supported
+    assert not cite("第一作者是赵鑫、周昆、李军毅等[1]。", h).citations[0].supported
+
+
+def test_echoes_of_the_prompt_are_dropped():
+    system = "Answer in English, for example: The model has 7 billion parameters [2]."
+    headers = ["[1] 《A Survey of Large Language Models》(by Wayne Xin Zhao, Kun Zhou, Junyi Li et al.)",
+               "[2] 《LLM 发展》"]
+    passages = ["Scaling laws were studied.", "2017 年,Vaswani 等人在论文《Attention Is All You Need》中提出了 Transformer。"]
+    assert drop_echoes("The model has 7 billion parameters [1].", [system], headers, passages) == ""
+    assert drop_echoes("《A Survey of Large Language Models》 by Wayne Xin Zhao [1].", [system], headers, passages) == ""
+    kept = "GPT-3 has 175 billion parameters [1]. The model has 7 billion parameters [2]."
+    assert drop_echoes(kept, [system], headers, passages) == "GPT-3 has 175 billion parameters [1]."
+    # A title the passage text itself names is an answer, not an echo.
+    headers.append("[3] 《Attention Is All You Need》")
+    assert drop_echoes("《Attention Is All You Need》[2]", [system], headers, passages) == "《Attention Is All You Need》[2]"
 
 
 def test_cross_lingual_support_through_similarity():

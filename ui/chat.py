@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 from typing import Any, Protocol
 
 from ingest.documents import IngestError
-from rag.types import Answer, Citation, Hit, RagError
+from rag.types import Answer, Citation, Hit, RagError, Reading
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,10 @@ _VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr"})
 class StreamingAssistant(Protocol):
     """What the chat step needs from ``rag.answer.Assistant``."""
 
-    def stream(self, question: str, history: Sequence[tuple[str, str]] = (), **options: Any) -> Iterator[str | Answer]:
-        """Yield text deltas, then exactly one final Answer."""
+    def stream(
+        self, question: str, history: Sequence[tuple[str, str]] = (), **options: Any
+    ) -> Iterator[Reading | str | Answer]:
+        """Yield the passages being read (optional), text deltas, then exactly one final Answer."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,13 @@ def chat_step(
         "searching… (on a CPU the first words can take a while)",
     )
     partial: list[str] = []
+    reading = _placeholder_sources("sources appear when the answer is complete")
     try:
         for item in assistant.stream(question, history, **options):
+            if isinstance(item, Reading):
+                reading = render_reading(item.hits)
+                yield ChatUpdate(_READING, reading, f"reading {len(item.hits)} passages… (on a CPU the first words can take a while)")
+                continue
             if isinstance(item, Answer):
                 yield ChatUpdate(
                     render_answer(item),
@@ -111,7 +118,7 @@ def chat_step(
             partial.append(item)
             yield ChatUpdate(
                 render_answer_text("".join(partial)) + _TYPING,
-                _placeholder_sources("sources appear when the answer is complete"),
+                reading,
                 "writing the answer…",
             )
     except (RagError, IngestError) as exc:
@@ -143,6 +150,7 @@ def one_line(text: str) -> str:
 
 # Until the first word the model is reading the passages too, which is most of the wait
 # on a CPU; the text says so, so a long pause does not look like a hang.
+_READING = '<span class="rag-notice rag-pending">reading the passages… / 正在阅读资料…</span>'
 _SEARCHING = '<span class="rag-notice rag-pending">searching the documents and reading the passages… / 正在检索并阅读文档…</span>'
 _TYPING = ' <span class="rag-notice rag-typing">▌</span>'
 
@@ -155,6 +163,15 @@ _PLACEHOLDER = re.compile(r'\s*<span class="rag-notice rag-(?:pending|typing)">[
 def _notice(css_class: str, text: str) -> str:
     """A styled notice block; ``text`` is escaped here."""
     return f'<div class="rag-notice {css_class}">{html.escape(text)}</div>'
+
+
+def render_reading(hits: Sequence[Hit]) -> str:
+    """The sources panel while the model reads: which passages it was given."""
+    items = "".join(f"<li>{_source_heading(str(n), hit)}</li>" for n, hit in enumerate(hits, 1))
+    return (
+        '<div class="rag-sources rag-reading"><h4>Reading / 正在阅读</h4>'
+        f"<ul>{items}</ul><p>The cited passages appear here when the answer is complete.</p></div>"
+    )
 
 
 def _placeholder_sources(text: str) -> str:

@@ -219,7 +219,7 @@ def _stream_answer(assistant, question: str, history) -> Answer:
     for item in assistant.stream(question, history):
         if isinstance(item, Answer):
             answer = item
-        else:
+        elif isinstance(item, str):
             streamed.append(item)
             print(item, end="", flush=True)
     assert answer is not None
