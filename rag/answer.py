@@ -52,10 +52,6 @@ def has_content(text: str) -> bool:
     return bool(re.search(r"\w", strip_markers(text)))
 
 
-def _compact(text: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", text.lower())
-
-
 def versioned_names(question: str) -> list[str]:
     """Model names with a version in ``question``: GPT-5, gpt3, T5, Llama-3, Claude 3.
 
@@ -75,9 +71,20 @@ def versioned_names(question: str) -> list[str]:
 
 
 def missing_names(question: str, passages: Sequence[str]) -> list[str]:
-    """Versioned names in the question (GPT-5, Llama 3) that no passage mentions."""
-    haystack = _compact(" ".join(passages))
-    return [name for name in versioned_names(question) if _compact(name) not in haystack]
+    """Versioned names in the question (GPT-5, Llama 3) that no passage mentions.
+
+    "GPT3" matches "GPT-3" and "gpt 3", but "LLaMA 3" does not match "LLaMA (33B)": the
+    version must not run on into more digits.
+    """
+    haystack = " ".join(passages).lower()
+    missing = []
+    for name in versioned_names(question):
+        word, version = re.match(r"([a-z]+)[\s\-_]*(.*)", name.lower()).groups()
+        parts = [re.escape(word)] + [re.escape(p) for p in re.findall(r"[a-z]+|\d+(?:\.\d+)?", version)]
+        pattern = r"(?<![a-z])" + r"[\s\-_(]*".join(parts) + r"(?![\d.]\d|\d)"
+        if not re.search(pattern, haystack):
+            missing.append(name)
+    return missing
 
 
 def keyword_coverage(question: str, passages: Sequence[str]) -> float:

@@ -59,6 +59,10 @@ def test_refuses_without_calling_the_model_when_nothing_relevant():
 def test_unknown_versioned_name_refuses():
     assert missing_names("GPT-5 是哪一年发布的?", ["GPT-3 于 2020 年发布", "GPT-4"]) == ["GPT-5"]
     assert missing_names("GPT3 有多少参数", ["GPT-3 拥有 1750 亿参数"]) == []
+    assert missing_names("LLaMA 3 用了多少 token?", ["LLaMA (33B) 和 LLaMA(65B) 使用了 1.4 万亿 token"]) == ["LLaMA 3"]
+    assert missing_names("LLaMA 3 用了多少 token?", ["Meta 发布了 Llama-3 8B"]) == []
+    assert missing_names("GPT-3.5 是什么?", ["GPT-3.5-turbo 的接口"]) == []
+    assert missing_names("GPT-3.5 是什么?", ["GPT-3 和 GPT-35"]) == ["GPT-3.5"]
     assistant, gen = make(["GPT-5 于 2020 年发布[1]。"])
     answer, _ = run(assistant, "GPT-5 是哪一年发布的?")
     assert answer.refused and gen.calls == []
