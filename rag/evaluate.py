@@ -330,6 +330,8 @@ class QuestionResult:
     passages: tuple[dict, ...]  # the top retrieved passages: rank, doc_id, row, score, text
     answer: str | None = None
     refused: bool | None = None
+    refusal_reason: str | None = None  # no_relevant_passages, model_declined, unsupported_answer
+    unsupported: tuple[str, ...] = ()  # what the model wrote that no passage backs
     correct: bool | None = None
     f1: float | None = None
     n_citations: int = 0
@@ -374,6 +376,8 @@ def score_question(
         row.update(
             answer=answer.text,
             refused=answer.refused,
+            refusal_reason=answer.refusal_reason,
+            unsupported=tuple(answer.unsupported),
             correct=answer_correct(answer.text, answers) and not answer.refused if question.answerable else None,
             f1=token_f1(answer.text, answers) if question.answerable else None,
             n_citations=len(answer.citations),
@@ -608,7 +612,8 @@ def render_markdown(report: Report) -> str:
                                               ((name, *(g.get(c) for c in _GROUP_COLUMNS)) for name, g in groups.items())), ""]
     lines += ["## Worst questions", ""]
     for row in worst_rows(report.rows):
-        verdict = (f"correct={_fmt(row.correct)} refused={_fmt(row.refused)} f1={_fmt(row.f1)}"
+        refused = f"{_fmt(row.refused)} ({row.refusal_reason})" if row.refusal_reason else _fmt(row.refused)
+        verdict = (f"correct={_fmt(row.correct)} refused={refused} f1={_fmt(row.f1)}"
                    if row.refused is not None else "retrieval only")
         lines += [
             f"### {row.id} ({row.lang}, {row.kind}): {row.question}",
@@ -688,7 +693,7 @@ def load_report(directory: Path | str) -> Report:
     except (OSError, json.JSONDecodeError) as exc:
         raise ReportError(f"can't read {path}: {exc}") from exc
     names = {f.name for f in dataclasses.fields(QuestionResult)}
-    tuples = {"answers", "sources", "resolved", "passages"}
+    tuples = {"answers", "sources", "resolved", "passages", "unsupported"}
     rows = [
         QuestionResult(**{k: tuple(v) if k in tuples else v for k, v in row.items() if k in names})
         for row in data.get("rows", [])

@@ -262,6 +262,7 @@ class ScriptedAssistant:
         n = len(self.asked)
         return Answer(
             question=question, text=text, refused=refused,
+            refusal_reason="model_declined" if refused else None,
             citations=tuple(Citation(n=i + 1, hit=h) for i, h in enumerate(cited)),
             retrieved=tuple(hits),
             timings={"retrieve_s": n / 10, "first_token_s": n / 2, "total_s": float(n), "tokens": 10 * n,
@@ -299,6 +300,7 @@ def test_full_run_totals_are_exact(tmp_path, question_file):
     rows = {r.id: r for r in report.rows}
     assert rows["q3"].source_missing and rows["q3"].correct is True  # recorded, just not scored
     assert rows["q1"].resolved == ("a",) and rows["q1"].doc_rank == 2
+    assert rows["q6"].refusal_reason == "model_declined" and rows["q1"].refusal_reason is None
 
 
 def test_followups_are_asked_with_their_history(tmp_path, question_file):
@@ -332,6 +334,8 @@ def test_report_files_and_recorded_run(tmp_path, question_file):
     assert "## By language" in markdown and "## By kind" in markdown and "## Worst questions" in markdown
     assert "### q2 (en, crosslingual)" in markdown and "Vaswani 等人" in markdown  # its top passage is shown
     assert "Not scored, sources not in the index: q3" in markdown
+    assert "refused=yes (model_declined)" in markdown
+    assert load_report(out).rows[5].refusal_reason == data["rows"][5]["refusal_reason"]
     png = (out / "by_kind.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 1000
 
