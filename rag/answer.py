@@ -305,7 +305,7 @@ class Assistant:
         )
         # The authors named in the headers the model read back its claims too.
         bylines = [prompts.byline(self.authors.get(hit.chunk.doc_id, ())) for hit in used]
-        cited = cite(raw, used, similarity=self._similarity, headers=bylines)
+        cited = cite(raw, used, similarity=self._similarity, headers=bylines, question=standalone)
         supported = any(c.supported for c in cited.citations)
         if not has_content(raw) or (is_refusal(raw) and not supported):
             # A reply of bare markers ("[4]") says nothing; treat it as the model declining.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 from rag.types import Citation, Hit
@@ -109,13 +109,18 @@ def key_terms(text: str) -> tuple[set[str], set[str]]:
     return numbers, words
 
 
-def support(sentence: str, passage: str) -> tuple[float, tuple[str, ...]]:
+def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
     """How well ``passage`` supports ``sentence``: (score in [0, 1], terms found).
 
     Any number in the sentence that is missing from the passage makes the score 0: a
-    citation for "175B" must point at a passage that says 175.
+    citation for "175B" must point at a passage that says 175. Words in ``given`` (the
+    question's) are left out when the sentence has others: "混合精度训练这个技巧是在
+    BLOOM 模型上用的" restates the question, and only "BLOOM" needs a source.
     """
     numbers, words = key_terms(sentence)
+    new = words - given
+    if new:
+        words = new
     if not numbers and not words:
         return 0.0, ()
     if not _all_in(numbers, passage):
@@ -150,17 +155,20 @@ def cite(
     similarity: Callable[[str, str], float] | None = None,
     min_similarity: float = 0.5,
     headers: Sequence[str] = (),
+    question: str = "",
 ) -> CitedAnswer:
     """Validate and complete the citations of ``answer`` over passages ``hits`` ([1] = hits[0]).
 
     ``headers[i]``, where given, is what the model was told about passage i besides its
-    text (title, authors) and counts as part of it.
+    text (title, authors) and counts as part of it. Words of ``question`` that a sentence
+    repeats need no support (see :func:`support`).
 
     Markers outside 1..len(hits) are removed. A sentence with no valid marker gets the
     best-supporting passage attached (how="attributed") when one clears ``min_support``
     (or ``min_similarity`` with ``similarity``). A sentence whose citations all fail the
     check is listed in ``unsupported``.
     """
+    given = key_terms(question)[1] if question else frozenset()
     per_passage: dict[int, dict] = {}
     out_sentences: list[str] = []
     unsupported: list[str] = []
@@ -171,7 +179,7 @@ def cite(
 
     def check(sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
         passage_text = passage(n)
-        score, evidence = support(sentence, passage_text)
+        score, evidence = support(sentence, passage_text, given)
         if score >= min_support:
             return True, evidence
         if similarity is None or not _numbers_match(sentence, passage_text):
@@ -196,7 +204,7 @@ def cite(
             record(n, sentence, "marker", ok, evidence)
             supported_any = supported_any or ok
         if not valid and plain and not is_refusal(plain):
-            best = max(range(1, len(hits) + 1), key=lambda n: support(plain, passage(n))[0], default=None)
+            best = max(range(1, len(hits) + 1), key=lambda n: support(plain, passage(n), given)[0], default=None)
             if best is not None:
                 ok, evidence = check(plain, best)
                 if ok:

@@ -67,6 +67,15 @@ def test_what_the_model_was_told_about_a_passage_supports_it_too():
     assert not cite("第一作者是赵鑫、周昆、李军毅等[1]。", h).citations[0].supported
 
 
+def test_only_what_the_answer_adds_to_the_question_needs_a_source():
+    h = hits("BLOOM 的训练使用了混合精度。")
+    restated = "混合精度训练这个技巧是在 BLOOM 模型上用的。"
+    assert cite(restated, h, question="混合精度训练这个技巧是在哪个模型上用的?").citations[0].supported
+    assert not cite(restated, h).citations  # without the question, most of its words are unsupported
+    wrong = cite("混合精度训练这个技巧是在 GPT-2 模型上用的。", h, question="混合精度训练这个技巧是在哪个模型上用的?")
+    assert not wrong.citations and wrong.unsupported
+
+
 def test_echoes_of_the_prompt_are_dropped():
     system = "Answer in English, for example: The model has 7 billion parameters [2]."
     headers = ["[1] 《A Survey of Large Language Models》(by Wayne Xin Zhao, Kun Zhou, Junyi Li et al.)",
