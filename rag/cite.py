@@ -163,10 +163,10 @@ def cite(
     text (title, authors) and counts as part of it. Words of ``question`` that a sentence
     repeats need no support (see :func:`support`).
 
-    Markers outside 1..len(hits) are removed. A sentence with no valid marker gets the
-    best-supporting passage attached (how="attributed") when one clears ``min_support``
-    (or ``min_similarity`` with ``similarity``). A sentence whose citations all fail the
-    check is listed in ``unsupported``.
+    Markers outside 1..len(hits) are removed. A sentence with no valid marker, or whose
+    markers all point at passages that fail the check, gets the best-supporting passage
+    instead (how="attributed") when one clears ``min_support`` (or ``min_similarity`` with
+    ``similarity``). A sentence that no passage supports is listed in ``unsupported``.
     """
     given = key_terms(question)[1] if question else frozenset()
     per_passage: dict[int, dict] = {}
@@ -198,19 +198,21 @@ def cite(
     for sentence in split_sentences(answer):
         plain = strip_markers(sentence)
         valid = [n for n in parse_markers(sentence) if 1 <= n <= len(hits)]
-        supported_any = False
-        for n in valid:
-            ok, evidence = check(sentence, n)
-            record(n, sentence, "marker", ok, evidence)
-            supported_any = supported_any or ok
-        if not valid and plain and not is_refusal(plain):
+        checks = {n: check(sentence, n) for n in valid}
+        supported_any = any(ok for ok, _ in checks.values())
+        if not supported_any and plain and not is_refusal(plain):
+            # No marker, or only markers whose passages don't say it (small models often
+            # cite the wrong number): attach the passage that does, if one does.
             best = max(range(1, len(hits) + 1), key=lambda n: support(plain, passage(n), given)[0], default=None)
             if best is not None:
                 ok, evidence = check(plain, best)
                 if ok:
+                    checks = {}
                     record(best, plain, "attributed", True, evidence)
                     valid = [best]
                     supported_any = True
+        for n, (ok, evidence) in checks.items():
+            record(n, sentence, "marker", ok, evidence)
         if plain and not supported_any and not is_refusal(plain) and _is_claim(plain):
             unsupported.append(plain)
         out_sentences.append(_with_markers(plain, valid))

@@ -53,11 +53,19 @@ def test_unmarked_sentence_gets_attributed_passage():
     assert c.n == 2 and c.how == "attributed" and c.supported
 
 
-def test_wrong_citation_is_flagged_unsupported():
+def test_a_citation_of_the_wrong_passage_moves_to_the_right_one():
     h = hits("BERT 是编码器模型。", "GPT-3 拥有 1750 亿个参数。")
     out = cite("GPT-3 有 1750 亿参数[1]。", h)
-    assert out.citations[0].supported is False
-    assert out.unsupported == ("GPT-3 有 1750 亿参数。",)
+    assert out.text == "GPT-3 有 1750 亿参数[2]。"
+    (c,) = out.citations
+    assert c.n == 2 and c.how == "attributed" and c.supported and out.unsupported == ()
+
+
+def test_a_claim_no_passage_supports_is_flagged():
+    h = hits("BERT 是编码器模型。", "GPT-3 拥有 1750 亿个参数。")
+    out = cite("GPT-3 有 1800 亿参数[1]。", h)
+    assert out.citations[0].n == 1 and out.citations[0].supported is False
+    assert out.unsupported == ("GPT-3 有 1800 亿参数。",)
 
 
 def test_what_the_model_was_told_about_a_passage_supports_it_too():

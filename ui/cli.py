@@ -226,7 +226,8 @@ def _stream_answer(assistant, question: str, history) -> Answer:
     print()
     if answer.text.strip() != "".join(streamed).strip():
         # The checked text differs: invalid markers removed, sources attached, or a refusal.
-        print(f"\n{answer.text}")
+        label = "Refused" if answer.refused else "With sources checked"
+        print(f"\n{label}: {answer.text}")
     print()
     print_sources(answer)
     return answer
