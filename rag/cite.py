@@ -113,23 +113,24 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     """How well ``passage`` supports ``sentence``: (score in [0, 1], terms found).
 
     Any number in the sentence that is missing from the passage makes the score 0: a
-    citation for "175B" must point at a passage that says 175. Words in ``given`` (the
-    question's) are left out when the sentence has others: "混合精度训练这个技巧是在
-    BLOOM 模型上用的" restates the question, and only "BLOOM" needs a source.
+    citation for "175B" must point at a passage that says 175. The score is the share of
+    the sentence's terms found in the passage, or, if higher, the share of the terms it
+    adds to ``given`` (the question's): "混合精度训练这个技巧是在 BLOOM 模型上用的"
+    restates the question, and only "BLOOM" needs a source.
     """
     numbers, words = key_terms(sentence)
-    new = words - given
-    if new:
-        words = new
     if not numbers and not words:
         return 0.0, ()
     if not _all_in(numbers, passage):
         return 0.0, ()
     text = _normalize(passage)
-    found_words = [w for w in words if w in text]
-    found = sorted(numbers) + sorted(found_words)
-    total = len(numbers) + len(words)
-    return len(found) / total, tuple(found)
+    found_words = {w for w in words if w in text}
+    found = tuple(sorted(numbers) + sorted(found_words))
+    score = len(found) / (len(numbers) + len(words))
+    new = words - given
+    if given and new:
+        score = max(score, (len(numbers) + len(new & found_words)) / (len(numbers) + len(new)))
+    return score, found
 
 
 def _all_in(numbers: set[str], passage: str) -> bool:

@@ -82,6 +82,11 @@ def test_only_what_the_answer_adds_to_the_question_needs_a_source():
     assert not cite(restated, h).citations  # without the question, most of its words are unsupported
     wrong = cite("混合精度训练这个技巧是在 GPT-2 模型上用的。", h, question="混合精度训练这个技巧是在哪个模型上用的?")
     assert not wrong.citations and wrong.unsupported
+    wrong = cite("混合精度训练这个技巧是在 OPT 模型上用的。", h, question="混合精度训练这个技巧是在哪个模型上用的?")
+    assert not wrong.citations and wrong.unsupported
+    # Leaving the question's words out never makes a sentence less supported than before.
+    h = hits("OpenAI 基于 GPT-3 的聊天机器人 ChatGPT 于 2022 年 11 月 30 日发布。")
+    assert cite("根据资料[1], ChatGPT 是在 2022 年 11 月发布。", h, question="ChatGPT 是什么时候发布的?").citations[0].supported
 
 
 def test_echoes_of_the_prompt_are_dropped():
