@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import prompt as prompts
-from rag.cite import cite, drop_echoes, is_refusal, strip_markers
+from rag.cite import cite, drop_echoes, is_refusal, parse_markers, strip_markers
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, Hit, RagError, Reading
@@ -289,10 +289,22 @@ class Assistant:
                     first = time.perf_counter() - started
                 pieces.append(delta)
                 yield delta
+        written = "".join(pieces).strip()
+        pointed = [n for n in dict.fromkeys(parse_markers(written)) if 1 <= n <= len(passages)]
+        if pointed and not has_content(written):
+            # A reply of bare markers ("[2]") points at the answer without saying it: ask
+            # once more with only the passages it pointed at.
+            passages = [passages[n - 1] for n in pointed]
+            messages = prompts.answer_messages(standalone, passages, lang, self.authors)
+            pieces = []
+            with self._generate_lock:
+                for delta in gen.stream(messages, max_tokens=s.max_new_tokens, temperature=s.temperature):
+                    pieces.append(delta)
+                    yield delta
+            written = "".join(pieces).strip()
         total = time.perf_counter() - started
         used = [hit for hit, _ in passages]
         headers = [prompts.passage_header(n, hit, self.authors.get(hit.chunk.doc_id, ())) for n, hit in enumerate(used, 1)]
-        written = "".join(pieces).strip()
         tokens = gen.count_tokens(written) if written else 0
         raw = drop_echoes(written, [messages[0]["content"]], headers, [hit.chunk.text for hit in used])
         decode_s = total - first if first is not None else 0.0

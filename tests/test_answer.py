@@ -171,9 +171,20 @@ def test_a_recited_prompt_is_not_an_answer():
 
 
 def test_bare_markers_are_not_an_answer():
-    assistant, _ = make(["[1][2]。"])
+    assistant, gen = make(["[1][2]。", "[1]"])
     answer, _ = run(assistant, "GPT-3 有多少参数?")
     assert answer.refused and answer.refusal_reason == "model_declined"
+    assert len(gen.calls) == 2  # asked once more, then given up
+
+
+def test_bare_markers_get_a_second_ask_with_only_the_passages_they_point_at():
+    assistant, gen = make(["[1]", "GPT-3 有 1750 亿个参数[1]。"])
+    answer, streamed = run(assistant, "GPT-3 有多少参数?")
+    first, second = (call[1]["content"] for call in gen.calls)
+    assert "GPT-2 文章" in first and "GPT-2 文章" not in second  # only the passage it pointed at
+    (c,) = answer.citations
+    assert not answer.refused and "1750" in answer.text and "1750" in c.hit.chunk.text
+    assert streamed.startswith("[1]")  # what was streamed stays honest about both asks
 
 
 def test_answer_no_passage_supports_is_refused_and_listed():
