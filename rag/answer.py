@@ -281,30 +281,27 @@ class Assistant:
         passages = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
         messages = prompts.answer_messages(standalone, passages, lang, self.authors)
         yield Reading(tuple(hit for hit, _ in passages))
-        pieces: list[str] = []
         first = None
-        with self._generate_lock:
-            for delta in gen.stream(messages, max_tokens=s.max_new_tokens, temperature=s.temperature):
-                if first is None:
-                    first = time.perf_counter() - started
-                pieces.append(delta)
-                yield delta
-        written = "".join(pieces).strip()
-        pointed = [n for n in dict.fromkeys(parse_markers(written)) if 1 <= n <= len(passages)]
-        if pointed and not has_content(written):
+        for attempt in range(2):
+            pieces: list[str] = []
+            with self._generate_lock:
+                for delta in gen.stream(messages, max_tokens=s.max_new_tokens, temperature=s.temperature):
+                    if first is None:
+                        first = time.perf_counter() - started
+                    pieces.append(delta)
+                    yield delta
+            written = "".join(pieces).strip()
+            pointed = [n for n in dict.fromkeys(parse_markers(written)) if 1 <= n <= len(passages)]
+            if attempt or not pointed or has_content(written):
+                break
             # A reply of bare markers ("[2]") points at the answer without saying it: ask
             # once more with only the passages it pointed at.
             passages = [passages[n - 1] for n in pointed]
             messages = prompts.answer_messages(standalone, passages, lang, self.authors)
-            pieces = []
-            with self._generate_lock:
-                for delta in gen.stream(messages, max_tokens=s.max_new_tokens, temperature=s.temperature):
-                    pieces.append(delta)
-                    yield delta
-            written = "".join(pieces).strip()
         total = time.perf_counter() - started
         used = [hit for hit, _ in passages]
-        headers = [prompts.passage_header(n, hit, self.authors.get(hit.chunk.doc_id, ())) for n, hit in enumerate(used, 1)]
+        authors = [self.authors.get(hit.chunk.doc_id, ()) for hit in used]
+        headers = [prompts.passage_header(n, hit, names) for n, (hit, names) in enumerate(zip(used, authors), 1)]
         tokens = gen.count_tokens(written) if written else 0
         raw = drop_echoes(written, [messages[0]["content"]], headers, [hit.chunk.text for hit in used])
         decode_s = total - first if first is not None else 0.0
@@ -316,7 +313,7 @@ class Assistant:
             tokens_per_s=tokens / decode_s if decode_s > 0 else 0.0,
         )
         # The authors named in the headers the model read back its claims too.
-        bylines = [prompts.byline(self.authors.get(hit.chunk.doc_id, ())) for hit in used]
+        bylines = [prompts.byline(names) for names in authors]
         cited = cite(raw, used, similarity=self._similarity, headers=bylines, question=standalone)
         supported = any(c.supported for c in cited.citations)
         if not has_content(raw) or (is_refusal(raw) and not supported):
