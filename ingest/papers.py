@@ -213,6 +213,7 @@ _MARKERS_RE = re.compile(r"[∗*†‡§¶♠♣♥♦⋆]+|\d+(?=\s|,|$)")
 # "作者:赵鑫,周昆 *,…" or "Authors: …", running on until the next "label:" line.
 _BYLINE_LABEL_RE = re.compile(r"(?i)^(?:作者|著者|authors?)\s*[:：]\s*")
 _ANY_LABEL_RE = re.compile(r"^[^\s,，、:：]{1,12}\s*[:：]")
+_ABSTRACT_RE = re.compile(r"(?i)abstract\b|摘要")  # the line that ends the byline
 _CJK_NAME_RE = re.compile(r"[\u4e00-\u9fff]{2,4}(?:[·•][\u4e00-\u9fff]{1,8})?")
 
 
@@ -231,7 +232,7 @@ def first_page_authors(first_page: str, title: str) -> tuple[str, ...]:
     start = _line_after_title(lines, title)
     if start is None:
         return ()
-    end = next((i for i in range(start, len(lines)) if re.match(r"(?i)abstract\b|摘要", lines[i])), None)
+    end = next((i for i in range(start, len(lines)) if _ABSTRACT_RE.match(lines[i])), None)
     if end is None or end - start > 40:
         return ()
     byline = [line for line in lines[start:end] if line]
@@ -254,14 +255,14 @@ def _labeled_byline(lines: Sequence[str]) -> tuple[str, ...] | None:
     """Names after a "作者:" / "Authors:" label before the abstract; ``None`` when there is no
     such label, ``()`` when one of its names does not look like a name."""
     for i, line in enumerate(lines[:40]):
-        if re.match(r"(?i)abstract\b|摘要", line):
+        if _ABSTRACT_RE.match(line):
             return None
         label = _BYLINE_LABEL_RE.match(line)
         if not label:
             continue
         parts = [line[label.end():]]
         for more in lines[i + 1 : i + 6]:
-            if not more or _ANY_LABEL_RE.match(more) or re.match(r"(?i)abstract\b|摘要", more):
+            if not more or _ANY_LABEL_RE.match(more) or _ABSTRACT_RE.match(more):
                 break
             parts.append(more)
         names = [_MARKERS_RE.sub(" ", name).strip() for name in re.split(r"[,，、;；]|\band\b", " ".join(parts))]
