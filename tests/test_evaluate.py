@@ -11,27 +11,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.documents import Chunk
-from rag.evaluate import (
-    QuestionSetError,
-    ReportError,
-    SourceResolver,
+from rag.evaluate import git_commit, run_eval
+from rag.metrics import (
     answer_correct,
     answer_rank,
     citation_valid,
-    compare,
-    git_commit,
     hit_at,
-    load_questions,
-    load_report,
     normalize,
     percentile,
     reciprocal_rank,
-    run_eval,
     source_rank,
     summarize,
     token_f1,
     tokens,
+    wilson,
 )
+from rag.questionset import QuestionSetError, SourceResolver, load_questions, select_split, split_of
+from rag.report import ReportError, compare, load_report
 from rag.types import Answer, Citation, Hit, RagError
 
 REFUSAL = "抱歉,文档中没有找到这个问题的答案。"
@@ -140,7 +136,7 @@ def line(**changes) -> str:
 
 
 def test_loader_reads_questions_and_ignores_unknown_fields(tmp_path):
-    path = write_lines(tmp_path, line(note="extra field"), "", line(id="q2", answerable=False, answers=[], sources=[]))
+    path = write_lines(tmp_path, line(note="extra field"), "", line(id="q2", answerable=False, answers=[], sources=[], kind="unanswerable"))
     questions = load_questions(path)
     assert [q.id for q in questions] == ["q1", "q2"]
     assert questions[0].answers == ("175B",) and questions[0].history == ()
@@ -206,9 +202,9 @@ HIT_C = make_hit(2, "c", "无关的段落。", 0.1)
 QUESTIONS = [
     {**GOOD, "id": "q1", "question": "GPT-3 有多少参数?", "answers": ["1750 亿", "175B"], "sources": ["000_a.txt"]},
     {**GOOD, "id": "q2", "question": "Who proposed the Transformer?", "lang": "en", "answers": ["Vaswani"],
-     "sources": ["b"], "kind": "crosslingual"},
+     "sources": ["b"], "kind": "fact"},
     {**GOOD, "id": "q3", "question": "What BLEU did the Transformer get?", "lang": "en", "answers": ["28.4"],
-     "sources": ["1706.03762"], "kind": "paper"},
+     "sources": ["1706.03762"], "kind": "number"},
     {**GOOD, "id": "q4", "question": "GPT-5 哪年发布?", "answers": [], "sources": [], "answerable": False,
      "kind": "unanswerable"},
     {**GOOD, "id": "q5", "question": "What is the capital of Australia?", "lang": "en", "answers": [], "sources": [],
@@ -328,11 +324,12 @@ def test_report_files_and_recorded_run(tmp_path, question_file):
     # totals and breakdowns in the file are the ones recomputed from its rows
     reloaded = load_report(out)
     assert data["totals"] == json.loads(json.dumps(reloaded.totals))
-    assert data["by_kind"]["unanswerable"]["refusal_accuracy"] == 0.5
-    assert set(data["by_lang"]) == {"zh", "en"}
+    assert data["groups"]["kind"]["unanswerable"]["refusal_accuracy"] == 0.5
+    assert set(data["groups"]["lang"]) == {"zh", "en"}
+    assert set(data["groups"]["scope"]) == {"article", "paper", "none"}
     markdown = (out / "report.md").read_text(encoding="utf-8")
     assert "## By language" in markdown and "## By kind" in markdown and "## Worst questions" in markdown
-    assert "### q2 (en, crosslingual)" in markdown and "Vaswani 等人" in markdown  # its top passage is shown
+    assert "### q2 (en, fact)" in markdown and "Vaswani 等人" in markdown  # its top passage is shown
     assert "Not scored, sources not in the index: q3" in markdown
     assert "refused=yes (model_declined)" in markdown
     assert load_report(out).rows[5].refusal_reason == data["rows"][5]["refusal_reason"]
@@ -370,11 +367,102 @@ def test_compare_lists_changed_questions(tmp_path, question_file):
     run_eval(ScriptedAssistant(better), question_file, out_dir=tmp_path / "b", settings={"top_k": 5}, progress=False)
     text = compare(tmp_path / "a", tmp_path / "b")
     assert "setting top_k: 3 -> 5" in text
-    assert "| accuracy | 0.333 | 0.667 | +0.333 |" in text
-    assert "Changed questions: 2" in text
-    q2 = next(ln for ln in text.splitlines() if ln.startswith("- q2"))
-    assert "wrong -> correct" in q2 and "source rank 1 -> 2 (hit@1 yes -> no)" in q2
-    assert "answered -> refused" in next(ln for ln in text.splitlines() if ln.startswith("- q5"))
+    assert "| accuracy | 0.333 [0.06, 0.79] | 0.667 [0.21, 0.94] | +0.333 |" in text
+
+    def section(title: str) -> str:
+        start = text.index(f"## {title}")
+        return text[start : text.index("\n## ", start + 1)]
+
+    now_correct = section("Now correct (wrong -> correct): 1")
+    # the flipped question with both answers side by side, A then B
+    assert "### q2 (en, fact): Who proposed the Transformer?" in now_correct
+    assert "| It was Hinton. | Vaswani 等人[1] |" in now_correct
+    assert "## Now wrong (correct -> wrong): 0" in text
+    now_refused = section("Now refused (answered -> refused): 1")
+    assert "### q5" in now_refused and f"| Canberra. | {REFUSAL} (refused: model_declined) |" in now_refused
+    assert "## Now answered (refused -> answered): 0" in text
+    moved = text[text.index("## Retrieval changes: 1"):]
+    assert "- q2 (en, fact) Who proposed the Transformer?: source rank 1 -> 2 (hit@1 yes -> no)" in moved
+
+
+def test_wilson_interval_known_values():
+    assert wilson(0, 0) is None
+    low, high = wilson(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)
+    low, high = wilson(10, 10)
+    assert low == pytest.approx(0.7225, abs=1e-4) and high == 1.0
+    low, high = wilson(62, 100)  # by hand: centre 0.61556, half-width 0.09347
+    assert (low, high) == (pytest.approx(0.5221, abs=1e-4), pytest.approx(0.7090, abs=1e-4))
+
+
+@settings(max_examples=200)
+@given(st.integers(min_value=1, max_value=500).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_interval_holds_the_rate(pair):
+    successes, n = pair
+    low, high = wilson(successes, n)
+    assert 0.0 <= low <= successes / n <= high <= 1.0
+
+
+def test_every_rate_in_a_report_has_its_interval(tmp_path, question_file):
+    report = run_eval(ScriptedAssistant(), question_file, out_dir=tmp_path / "r", progress=False)
+    t = report.totals
+    assert t["accuracy_ci"] == pytest.approx(wilson(1, 3))
+    assert t["refusal_accuracy_ci"] == pytest.approx(wilson(1, 2))
+    assert t["citation_precision_ci"] == pytest.approx(wilson(1, 2))  # 2 citations, 1 valid
+    assert t["hit@5_ci"] is None  # hit@5 itself is not measurable at depth 3
+    markdown = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "| accuracy | 0.333 [0.06, 0.79] |" in markdown
+
+
+def test_list_questions_need_min_items_of_their_groups(tmp_path):
+    items = [["TPU"], ["IPU", "IPUs"], ["量子计算", "quantum computing"]]
+    path = write_lines(tmp_path, line(kind="list", answers=["TPU", "IPU", "IPUs", "量子计算", "quantum computing"],
+                                      items=items, min_items=2))
+    (question,) = load_questions(path)
+    assert question.items == (("TPU",), ("IPU", "IPUs"), ("量子计算", "quantum computing")) and question.min_items == 2
+    assert answer_correct("TPU 和 IPUs", question.answers, question.items, question.min_items)
+    assert not answer_correct("只有 TPU", question.answers, question.items, question.min_items)
+    assert not answer_correct("TPU, TPU v4", question.answers, question.items, question.min_items)  # one item twice
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"items": [["TPU"], []]}, "field 'items' must be a non-empty list"),
+        ({"items": [["TPU"], ["IPU"]], "answers": ["TPU"]}, "must hold exactly the strings of 'items'"),
+        ({"items": [["TPU"], ["IPU"]], "answers": ["TPU", "IPU"], "min_items": 3}, "'min_items' must be a whole number from 1 to 2"),
+        ({"kind": "crosslingual"}, "field 'kind' must be one of fact, number, list, followup, unanswerable"),
+    ],
+)
+def test_loader_rejects_bad_list_questions_and_kinds(tmp_path, changes, message):
+    with pytest.raises(QuestionSetError, match=message):
+        load_questions(write_lines(tmp_path, line(**changes)))
+
+
+def test_split_is_fixed_by_id_and_keeps_conversations_together(tmp_path):
+    ids = [f"q{i}" for i in range(400)]
+    dev = [i for i in ids if split_of(i) == "dev"]
+    assert 0.52 < len(dev) / len(ids) < 0.68  # about 60/40
+    assert [split_of(i) for i in ids] == [split_of(i) for i in ids]  # a pure function of the id
+    # a test-split conversation: its follow-ups are test questions whatever their own hash says
+    root = next(i for i in ids if split_of(i) == "test")
+    child = next(i for i in ids if split_of(i) == "dev" and i != root)
+    path = write_lines(tmp_path, line(id=root), line(id=child, kind="followup", follows=root, question="那呢?"))
+    questions = load_questions(path)
+    assert [q.split for q in questions] == ["test", "test"]
+    assert select_split(questions, "dev") == [] and len(select_split(questions, "all")) == 2
+    with pytest.raises(QuestionSetError, match="unknown split 'train'"):
+        select_split(questions, "train")
+
+
+def test_run_on_one_split_records_it(tmp_path):
+    test_id = next(f"t{i}" for i in range(100) if split_of(f"t{i}") == "test")
+    records = [*QUESTIONS, {**QUESTIONS[0], "id": test_id}]
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps(q, ensure_ascii=False) + "\n" for q in records), encoding="utf-8")
+    report = run_eval(ScriptedAssistant(), path, out_dir=tmp_path / "r", progress=False, split="test")
+    assert [r.id for r in report.rows] == [test_id]  # q1..q6 are all dev (q6 follows q1)
+    assert report.meta["split"] == "test" and report.meta["elapsed_s"] >= 0
 
 
 def test_compare_needs_a_report(tmp_path):

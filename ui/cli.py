@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", help="question set (JSONL; default corpus/questions.jsonl)")
     p.add_argument("--out", help="report directory (default reports/<timestamp>)")
     p.add_argument("--retrieval-only", action="store_true", help="no LLM: retrieval metrics only")
+    p.add_argument("--split", choices=["dev", "test", "all"],
+                   help="which questions: dev (tune on these), test (report these) or all; "
+                        "default dev for the shipped set, all for a --questions file")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two report directories")
 
@@ -275,21 +278,28 @@ def cmd_serve(settings: Settings, args) -> int:
 
 def cmd_eval(settings: Settings, args) -> int:
     from rag import evaluate
+    from rag.questionset import load_questions, select_split
+    from rag.report import compare
 
     if args.compare:
-        print(evaluate.compare(Path(args.compare[0]), Path(args.compare[1])))
+        print(compare(Path(args.compare[0]), Path(args.compare[1])))
         return 0
     questions = Path(settings.questions)
-    if args.limit:
-        questions = evaluate.load_questions(questions)[: args.limit]
+    split = args.split or ("all" if args.questions else "dev")
+    chosen = select_split(load_questions(questions), split)[: args.limit or None]
+    print(f"split {split}: {len(chosen)} questions from {questions}", flush=True)
     assistant = _load_assistant(settings)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("reports") / f"{stamp}-{'retrieval' if args.retrieval_only else 'full'}"
     report = evaluate.run_eval(
         assistant, questions, out_dir=out, retrieval_only=args.retrieval_only,
-        top_k=args.top_k, settings=asdict(settings), progress=True,
+        top_k=args.top_k, settings=asdict(settings), progress=True, split=split, limit=args.limit,
     )
-    print(json.dumps(report.totals, ensure_ascii=False, indent=2))
+    from rag.report import totals_rows
+
+    for metric, value in totals_rows(report.totals):
+        if value != "–":
+            print(f"{metric:28} {value}")
     print(f"report: {out / 'report.md'}")
     return 0
 

@@ -1,0 +1,302 @@
+"""Evaluation metrics: pure functions of strings and hits, the per-question result row,
+and totals with 95% Wilson intervals computed from rows alone, so each can be checked by hand.
+
+Questions whose sources are not in the index (a paper that was not indexed, say) are
+counted as ``source_missing`` and left out of every rate instead of counting as failures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.types import Answer, Citation, Hit
+
+if TYPE_CHECKING:
+    from rag.questionset import Question
+
+HIT_KS = (1, 3, 5, 10)
+Z95 = 1.959964  # two-sided 95% normal quantile
+PASSAGES_KEPT = 3  # top passages stored per question, shown for the worst questions
+
+
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+
+
+def normalize(text: str) -> str:
+    """NFKC, case-folded, with whitespace and punctuation removed.
+
+    Symbols and numbers stay as written: "GPT-3 有 1750 亿参数。" -> "gpt3有1750亿参数",
+    "85 ± 3%" -> "85±3"; Chinese numerals are not converted to digits.
+    """
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    kept = "".join(ch for ch in text if not ch.isspace() and not unicodedata.category(ch).startswith("P"))
+    # NFKC again: dropping a space can leave a combining mark next to a letter ("A´").
+    return unicodedata.normalize("NFKC", kept)
+
+
+def tokens(text: str) -> list[str]:
+    """F1 tokens: each CJK character is a token, other text splits into letter/digit runs.
+
+    "GPT-3 有1750亿参数" -> ["gpt", "3", "有", "1750", "亿", "参", "数"].
+    """
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def answer_correct(
+    prediction: str, answers: Sequence[str], items: Sequence[Sequence[str]] = (), min_items: int = 1
+) -> bool:
+    """True when the normalised prediction contains an accepted answer; for a list question
+    (``items`` given), when it contains an answer of at least ``min_items`` item groups."""
+    haystack = normalize(prediction)
+
+    def found(group: Sequence[str]) -> bool:
+        return any(normalize(a) and normalize(a) in haystack for a in group)
+
+    if items:
+        return sum(found(group) for group in items) >= min_items
+    return found(answers)
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """Best token F1 of the prediction against any accepted answer (0.0 when none overlap)."""
+    predicted = Counter(tokens(prediction))
+    best = 0.0
+    for answer in answers:
+        gold = Counter(tokens(answer))
+        common = sum((predicted & gold).values())
+        if common:
+            precision = common / sum(predicted.values())
+            recall = common / sum(gold.values())
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def first_rank(hits: Sequence[Hit], matches: Callable[[Hit], bool]) -> int | None:
+    """1-based rank of the first hit that matches, or None."""
+    for rank, hit in enumerate(hits, start=1):
+        if matches(hit):
+            return rank
+    return None
+
+
+def source_rank(hits: Sequence[Hit], doc_ids: Iterable[str]) -> int | None:
+    """Rank of the first passage from one of the question's source documents."""
+    wanted = set(doc_ids)
+    return first_rank(hits, lambda hit: hit.chunk.doc_id in wanted)
+
+
+def answer_rank(hits: Sequence[Hit], answers: Sequence[str]) -> int | None:
+    """Rank of the first passage that contains an accepted answer (normalised)."""
+    wanted = [normalize(a) for a in answers if normalize(a)]
+    return first_rank(hits, lambda hit: any(a in normalize(hit.chunk.text) for a in wanted))
+
+
+def hit_at(rank: int | None, k: int) -> bool:
+    """Whether a rank lies within the top k."""
+    return rank is not None and rank <= k
+
+
+def reciprocal_rank(rank: int | None) -> float:
+    """1/rank, or 0.0 when nothing matched."""
+    return 1.0 / rank if rank else 0.0
+
+
+def citation_valid(citation: Citation, doc_ids: Iterable[str], answers: Sequence[str]) -> bool:
+    """A citation is valid when its passage comes from a source or contains an answer."""
+    chunk = citation.hit.chunk
+    if chunk.doc_id in set(doc_ids):
+        return True
+    text = normalize(chunk.text)
+    return any(normalize(a) and normalize(a) in text for a in answers)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile with linear interpolation (numpy's default); None when empty."""
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def _mean(values: Sequence[float | bool]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval of a rate (95% by default); None when n is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not zero-width at 0 or n:
+    wilson(0, 10) is (0.0, 0.278), wilson(10, 10) is (0.722, 1.0).
+    """
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # exact at the ends, where rounding would leave 0.9999999999999999
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
+def _rate(totals: dict, key: str, flags: Sequence[bool]) -> None:
+    """Store a rate and its Wilson interval (``<key>_ci``) from one flag per question."""
+    totals[key] = _mean(flags)
+    totals[f"{key}_ci"] = wilson(sum(flags), len(flags))
+
+
+# -- per-question rows and totals --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """What happened to one question; a report's totals are computed from these alone.
+
+    ``answer``, ``refused``, ``correct`` and ``f1`` are None in a retrieval-only run;
+    ``correct`` and ``f1`` are also None for unanswerable questions.
+    """
+
+    id: str
+    question: str
+    lang: str
+    kind: str
+    answerable: bool
+    answers: tuple[str, ...]
+    sources: tuple[str, ...]
+    resolved: tuple[str, ...]  # index doc ids the sources name
+    source_missing: bool  # answerable, but none of its sources is indexed
+    n_retrieved: int
+    doc_rank: int | None
+    answer_rank: int | None
+    passages: tuple[dict, ...]  # the top retrieved passages: rank, doc_id, row, score, text
+    split: str = "dev"
+    scope: str = "article"  # article, paper, or none (unanswerable)
+    answer: str | None = None
+    refused: bool | None = None
+    refusal_reason: str | None = None  # no_relevant_passages, model_declined, unsupported_answer
+    unsupported: tuple[str, ...] = ()  # what the model wrote that no passage backs
+    correct: bool | None = None
+    f1: float | None = None
+    n_citations: int = 0
+    n_valid_citations: int = 0
+    retrieve_s: float | None = None
+    first_token_s: float | None = None
+    total_s: float | None = None
+    tokens: int | None = None
+    tokens_per_s: float | None = None
+
+
+def score_question(
+    question: Question, resolved: Sequence[str], hits: Sequence[Hit], answer: Answer | None, timings: Mapping[str, Any]
+) -> QuestionResult:
+    """Score one question from its retrieved hits and (unless retrieval-only) its answer."""
+    answers = question.answers
+    row = dict(
+        id=question.id,
+        question=question.question,
+        lang=question.lang,
+        kind=question.kind,
+        answerable=question.answerable,
+        split=question.split,
+        scope=question.scope,
+        answers=answers,
+        sources=question.sources,
+        resolved=tuple(resolved),
+        source_missing=question.answerable and not resolved,
+        n_retrieved=len(hits),
+        doc_rank=source_rank(hits, resolved) if resolved else None,
+        answer_rank=answer_rank(hits, answers) if answers else None,
+        passages=tuple(
+            {"rank": rank, "doc_id": h.chunk.doc_id, "row": h.row, "score": h.score, "text": h.chunk.text[:200]}
+            for rank, h in enumerate(hits[:PASSAGES_KEPT], start=1)
+        ),
+        retrieve_s=timings.get("retrieve_s"),
+        first_token_s=timings.get("first_token_s"),
+        total_s=timings.get("total_s"),
+        tokens=timings.get("tokens"),
+        tokens_per_s=timings.get("tokens_per_s"),
+    )
+    if answer is not None:
+        valid = sum(citation_valid(c, resolved, answers) for c in answer.citations)
+        row.update(
+            answer=answer.text,
+            refused=answer.refused,
+            refusal_reason=answer.refusal_reason,
+            unsupported=tuple(answer.unsupported),
+            correct=(
+                answer_correct(answer.text, answers, question.items, question.min_items) and not answer.refused
+                if question.answerable else None
+            ),
+            f1=token_f1(answer.text, answers) if question.answerable else None,
+            n_citations=len(answer.citations),
+            n_valid_citations=valid,
+        )
+    return QuestionResult(**row)
+
+
+def summarize(rows: Sequence[QuestionResult], *, depth: int | None = None) -> dict:
+    """Totals over rows. Rates are shares in [0, 1]; None where nothing was measurable.
+
+    Retrieval and answer rates cover answerable questions whose sources are indexed;
+    refusal accuracy covers unanswerable ones; latencies cover every question. hit@k is
+    None when k exceeds ``depth``, the most passages any question retrieved (default:
+    computed from ``rows``; a breakdown passes the whole run's).
+    """
+    scored = [r for r in rows if r.answerable and not r.source_missing]
+    unanswerable = [r for r in rows if not r.answerable]
+    full = any(r.refused is not None for r in rows)
+    if depth is None:
+        depth = max((r.n_retrieved for r in rows), default=0)
+    totals: dict[str, Any] = {
+        "questions": len(rows),
+        "answerable": sum(r.answerable for r in rows),
+        "unanswerable": len(unanswerable),
+        "scored": len(scored),
+        "source_missing": sum(r.source_missing for r in rows),
+        "retrieval_depth": depth,
+    }
+    for k in HIT_KS:
+        if k <= depth:
+            _rate(totals, f"hit@{k}", [hit_at(r.doc_rank, k) for r in scored])
+        else:
+            totals[f"hit@{k}"] = totals[f"hit@{k}_ci"] = None
+    for k in HIT_KS:
+        if k <= depth:
+            _rate(totals, f"answer_hit@{k}", [hit_at(r.answer_rank, k) for r in scored])
+        else:
+            totals[f"answer_hit@{k}"] = totals[f"answer_hit@{k}_ci"] = None
+    totals["mrr"] = _mean([reciprocal_rank(r.doc_rank) for r in scored])
+    rates = ("accuracy", "answers_with_valid_citation", "refusal_accuracy", "false_refusal_rate", "citation_precision")
+    totals.update({key: None for key in rates}, **{f"{key}_ci": None for key in rates}, f1=None)
+    if full:
+        answered = [r for r in scored if not r.refused]
+        _rate(totals, "accuracy", [bool(r.correct) for r in scored])
+        totals["f1"] = _mean([r.f1 or 0.0 for r in scored])
+        # each citation counts once: valid ones are successes
+        valid = [True] * sum(r.n_valid_citations for r in answered)
+        _rate(totals, "citation_precision", valid + [False] * (sum(r.n_citations for r in answered) - len(valid)))
+        _rate(totals, "answers_with_valid_citation", [r.n_valid_citations > 0 for r in answered])
+        _rate(totals, "refusal_accuracy", [bool(r.refused) for r in unanswerable])
+        _rate(totals, "false_refusal_rate", [bool(r.refused) for r in scored])
+    for key in ("retrieve_s", "first_token_s", "total_s", "tokens_per_s"):
+        values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
+        totals[f"{key}_p50"] = percentile(values, 50)
+        totals[f"{key}_p95"] = percentile(values, 95)
+    return totals
+
+
+def grouped(rows: Sequence[QuestionResult], key: str) -> dict[str, dict]:
+    groups: dict[str, list[QuestionResult]] = {}
+    for row in rows:
+        groups.setdefault(getattr(row, key), []).append(row)
+    depth = max((r.n_retrieved for r in rows), default=0)
+    return {name: summarize(group, depth=depth) for name, group in sorted(groups.items())}
+
+
