@@ -285,6 +285,7 @@ def _unchanged_papers(previous, references, unread: set[str]):
         )
         return None
     from ingest.papers import parse_paper_filename
+    from ingest.references import is_valid_arxiv_id
 
     cited_then = {ref["arxiv_id"]: ref.get("title") for ref in previous.manifest.get("references", [])}
     cited_now = {ref.arxiv_id: ref.title for ref in references}
@@ -295,6 +296,8 @@ def _unchanged_papers(previous, references, unread: set[str]):
             return None
         described = previous.documents[entry["doc_id"]]
         arxiv_id = described["arxiv_id"]
+        if arxiv_id and not is_valid_arxiv_id(arxiv_id):
+            return None  # a damaged record: read the PDF again rather than trust it
         if arxiv_id and arxiv_id == parse_paper_filename(path.name)[0]:
             if cited_then.get(arxiv_id) != cited_now.get(arxiv_id):
                 return None

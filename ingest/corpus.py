@@ -31,6 +31,9 @@ _PDF_EXTRACTORS = ("pypdf", "pdfminer")
 # Share of CJK among CJK + Latin letters above which a text is Chinese. Chinese articles
 # about LLMs are full of English terms, so the bar is well below one half.
 _ZH_SHARE = 0.25
+# Why a file that reads fine but says nothing is skipped: a document of no chunks can
+# never be found, and the build summary would count it as indexed.
+NO_TEXT = "no text (the file is empty, or nothing is left once markup and boilerplate are removed)"
 
 
 class ManifestError(IngestError):
@@ -109,8 +112,9 @@ def slugify(name: str) -> str:
 def load_corpus(corpus_dir: Path) -> LoadResult:
     """Load every document of ``corpus_dir``: the manifest's entries first, then the other files.
 
-    Entries whose file is missing, and files that cannot be read, are skipped with the
-    reason (and a warning in the log). Files not in the manifest get an id from their file
+    Entries whose file is missing, files that cannot be read or hold no text, and files
+    that lie outside ``corpus_dir`` (an absolute path, a ``..`` or a symlink leading
+    out: see :func:`outside_reason`) are skipped with the reason (and a warning in the log). Files not in the manifest get an id from their file
     name, a title from their metadata or first line and a detected language. README files
     are taken to describe the folder and are not loaded. Raises :class:`EmptyCorpus` when
     nothing could be loaded and :class:`ManifestError` for a malformed manifest.
@@ -126,8 +130,12 @@ def load_corpus(corpus_dir: Path) -> LoadResult:
     used_ids: set[str] = set()
     listed: set[Path] = set()
 
+    root = corpus_dir.resolve()
     for entry in entries:
         path = corpus_dir / entry["file"]
+        if (escape := outside_reason(root, Path(entry["file"]), path)) is not None:
+            _skip(skipped, path, f"listed in {MANIFEST_NAME} as {entry['id']!r} but {escape}")
+            continue
         listed.add(path.resolve())
         if not path.is_file():
             _skip(skipped, path, f"listed in {MANIFEST_NAME} as {entry['id']!r} but not found")
@@ -137,42 +145,49 @@ def load_corpus(corpus_dir: Path) -> LoadResult:
         except UnreadableFile as exc:
             _skip(skipped, path, str(exc))
             continue
-        documents.append(
-            make_document(
-                raw,
-                doc_id=entry["id"],
-                title=entry.get("title") or _fallback_title(raw, path),
-                source=_source(corpus_dir, path),
-                lang=entry.get("lang") or detect_lang("".join(raw.pages)),
-                kind=entry.get("kind", "article"),
-                url=entry.get("url"),
-                arxiv_id=entry.get("arxiv_id"),
-                authors=tuple(entry.get("authors", ())),
-                origin=entry.get("origin"),
-            )
+        document = make_document(
+            raw,
+            doc_id=entry["id"],
+            title=entry.get("title") or _fallback_title(raw, path),
+            source=_source(corpus_dir, path),
+            lang=entry.get("lang") or detect_lang("".join(raw.pages)),
+            kind=entry.get("kind", "article"),
+            url=entry.get("url"),
+            arxiv_id=entry.get("arxiv_id"),
+            authors=tuple(entry.get("authors", ())),
+            origin=entry.get("origin"),
         )
+        if not document.text.strip():
+            _skip(skipped, path, NO_TEXT)
+            continue
+        documents.append(document)
         used_ids.add(entry["id"])
 
     for path in _unlisted_files(corpus_dir, listed):
+        if (escape := outside_reason(root, path.relative_to(corpus_dir), path)) is not None:
+            _skip(skipped, path, escape)
+            continue
         try:
             raw = load_file(path)
         except UnreadableFile as exc:
             _skip(skipped, path, str(exc))
             continue
         doc_id = _unique(slugify(path.stem) or "doc-" + raw.sha256[:8], used_ids)
+        document = make_document(
+            raw,
+            doc_id=doc_id,
+            title=_fallback_title(raw, path),
+            source=_source(corpus_dir, path),
+            lang=detect_lang("".join(raw.pages)),
+            kind="article",
+            origin=path.name,
+        )
+        if not document.text.strip():
+            _skip(skipped, path, NO_TEXT)
+            continue
         used_ids.add(doc_id)
         logger.info("%s is not in %s; loading it as %r", path, MANIFEST_NAME, doc_id)
-        documents.append(
-            make_document(
-                raw,
-                doc_id=doc_id,
-                title=_fallback_title(raw, path),
-                source=_source(corpus_dir, path),
-                lang=detect_lang("".join(raw.pages)),
-                kind="article",
-                origin=path.name,
-            )
-        )
+        documents.append(document)
 
     if not documents:
         reason = f" ({len(skipped)} skipped: see the log)" if skipped else ""
@@ -211,6 +226,28 @@ def read_manifest(path: Path) -> list[dict]:
         if entry.get("kind", "article") not in ("article", "paper"):
             raise ManifestError(f"{where}: kind must be \"article\" or \"paper\", not {entry['kind']!r}")
     return entries
+
+
+def outside_reason(root: Path, named: Path, path: Path) -> str | None:
+    """Why ``path`` (named ``named`` by a manifest or found in a folder) is not inside ``root``.
+
+    ``root`` must already be resolved. An absolute name, a ``..`` that climbs out, or a
+    symlink (of the file or of a folder on its way) that leads out of ``root`` each give
+    a one-line reason; ``None`` means the file really is inside. Indexing a file means
+    its text can be searched and quoted back, so only files the corpus folder holds are
+    read, whatever the manifest or a link says.
+    """
+    if named.is_absolute():
+        return f"{named} is an absolute path; name files relative to the corpus folder"
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return f"its path cannot be resolved ({exc})"
+    if resolved.is_relative_to(root):
+        return None
+    if ".." in named.parts:
+        return f"{named} climbs out of {root} with '..'"
+    return f"it is a symlink that leads out of {root} (to {resolved})"
 
 
 def _unlisted_files(corpus_dir: Path, listed: set[Path]) -> list[Path]:

@@ -14,6 +14,10 @@ Owns every file in the index directory; nothing else reads or writes them.
 - ``keyword/``: the BM25 index over :func:`ingest.keyword.tokenize` terms, in bm25s's
   own format; its document ``i`` is row ``i`` too.
 
+The manifest holds the sha256 of every other file (``checksums``); :func:`load_index`
+checks them, and the manifest's own structure, before it parses anything else, so a
+damaged file is reported (with the command that fixes it) instead of served.
+
 :func:`write_index` builds a new directory next to the old one and swaps it in with
 renames, so a reader sees the old index or the new one, never a mix, and a build that
 is killed leaves the old index loadable (the next write tidies up after it).
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -36,12 +41,14 @@ from pathlib import Path
 import numpy as np
 
 from ingest.documents import Chunk, ChunkerSettings, Document, IngestError
-from ingest.embed import Embedder, make_embedder
+from ingest.embed import Embedder, EmbedderError, make_embedder
 from ingest.keyword import TOKENIZER_VERSION, tokenize
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: the manifest holds a sha256 of every other file. A version-1 index has none, so it
+# cannot be checked and is rebuilt.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS = "chunks.jsonl"
@@ -121,7 +128,14 @@ class Index:
         with self._lock:
             if self._embedder is None:
                 spec = self.manifest["embedder"]
-                embedder = make_embedder(spec["id"])
+                try:
+                    embedder = make_embedder(spec["id"])
+                except EmbedderError as exc:
+                    raise IndexMismatch(
+                        f"Index at {self.path} was built with embedder {spec['id']!r}, which cannot be "
+                        f"made here ({exc}); install what it needs, or run `rag rebuild --embedder use-m3` "
+                        "to rebuild the index with an embedder that is available."
+                    ) from exc
                 if embedder.dim != spec["dim"]:
                     raise IndexMismatch(
                         f"Index at {self.path} holds {spec['dim']}-dimensional vectors but embedder "
@@ -194,9 +208,14 @@ def _load(index_dir: Path, where: Path, expect_embedder: str | None) -> Index:
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexMismatch(
-            f"Index at {index_dir} has format version {version}, but this program reads version "
+            f"Index at {index_dir} has format version {version!r}, but this program reads version "
             f"{FORMAT_VERSION}: {_REBUILD}."
         )
+    try:
+        _check_manifest(manifest)
+    except ValueError as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({MANIFEST}: {exc}): {_REBUILD}.") from exc
+    _verify_checksums(where, manifest["checksums"], index_dir)
     built_with = manifest["embedder"]["id"]
     if expect_embedder is not None:
         expected = make_embedder(expect_embedder).id
@@ -212,16 +231,22 @@ def _load(index_dir: Path, where: Path, expect_embedder: str | None) -> Index:
     dense = _read_vectors(where / VECTORS, index_dir)
     if dense.d != manifest["embedder"]["dim"]:
         raise IndexMismatch(
-            f"Index at {index_dir}: {VECTORS} holds {dense.d}-dimensional vectors but the manifest "
-            f"says {manifest['embedder']['dim']} ({built_with}): {_REBUILD}."
+            f"Index at {index_dir}: {VECTORS} holds {dense.d}-dimensional vectors, but its manifest says "
+            f"{built_with} vectors have {manifest['embedder']['dim']} dimensions: {_REBUILD}."
         )
     keyword = _read_keyword(where / KEYWORD_DIR, index_dir) if manifest["keyword"]["terms"] else None
     sizes = {CHUNKS: len(chunks), VECTORS: dense.ntotal, MANIFEST: manifest["counts"]["chunks"]}
     if keyword is not None:
-        sizes[KEYWORD_DIR] = int(keyword.scores["num_docs"])
+        sizes[KEYWORD_DIR] = _keyword_rows(keyword, index_dir)
     if len(set(sizes.values())) != 1:
         detail = ", ".join(f"{name} has {n}" for name, n in sizes.items())
         raise IndexCorrupt(f"Index at {index_dir} is damaged (row counts differ: {detail}): {_REBUILD}.")
+    unknown = sorted({c.doc_id for c in chunks} - set(manifest["documents"]))
+    if unknown:
+        raise IndexCorrupt(
+            f"Index at {index_dir} is damaged ({CHUNKS} has chunks of {len(unknown)} document(s) the "
+            f"manifest does not describe, such as {unknown[0]!r}): {_REBUILD}."
+        )
     return Index(index_dir, manifest, chunks, dense, keyword)
 
 
@@ -262,6 +287,7 @@ def write_index(
             _write_chunks(staging / CHUNKS, chunks)
             manifest["keyword"]["terms"] = _write_keyword(staging / KEYWORD_DIR, chunks, progress)
             _fsync_tree(staging)
+            manifest["checksums"] = _checksums(staging)
             # The manifest goes last: its presence marks the directory as complete.
             _write_json(staging / MANIFEST, manifest)
             _fsync_dir(staging)
@@ -330,6 +356,7 @@ def _manifest(
         "documents": described,
         "references": [dict(ref) for ref in references],
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "checksums": {},  # filled in once the files are written
         # Tells a reader whether all the files it read came from this one build.
         "build_id": uuid.uuid4().hex,
         "counts": {
@@ -418,17 +445,115 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _read_manifest(where: Path, index_dir: Path) -> dict:
+    """The manifest as a JSON object; its fields are checked by :func:`_check_manifest`."""
     try:
         manifest = json.loads((where / MANIFEST).read_text(encoding="utf-8"))
-        for key in ("embedder", "documents", "counts", "sources"):
-            if not isinstance(manifest.get(key), dict):
-                raise ValueError(f"no {key!r} table")
-        for table, key in (("embedder", "id"), ("embedder", "dim"), ("counts", "chunks")):
-            if key not in manifest[table]:
-                raise ValueError(f"no {table}.{key}")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise IndexCorrupt(f"Index at {index_dir} is damaged ({MANIFEST}: {exc}): {_REBUILD}.") from exc
+        if not isinstance(manifest, dict):
+            raise ValueError(f"a JSON {type(manifest).__name__} instead of an object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({MANIFEST}: {_first_line(exc)}): {_REBUILD}.") from exc
     return manifest
+
+
+def _check_manifest(manifest: dict) -> None:
+    """Raise ValueError naming the first field of a current-format manifest that is not as written.
+
+    Everything later code indexes into is checked here, so a hand-edited or truncated
+    manifest is one clear error rather than a KeyError or TypeError somewhere in a search.
+    """
+
+    def table(value, name: str) -> dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{name} is not a table")
+        return value
+
+    def count(value, name: str, least: int = 0) -> int:
+        # bool is an int to Python, and "512" or 512.0 would compare unequal to 512.
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} is {value!r}, not a whole number of at least {least}")
+        return value
+
+    embedder = table(manifest.get("embedder"), "embedder")
+    if not isinstance(embedder.get("id"), str) or not embedder["id"].strip():
+        raise ValueError(f"embedder.id is {embedder.get('id')!r}, not an embedder name")
+    count(embedder.get("dim"), "embedder.dim", 1)
+    chunker = table(manifest.get("chunker"), "chunker")
+    count(chunker.get("size"), "chunker.size", 1)
+    count(chunker.get("overlap"), "chunker.overlap")
+    keyword = table(manifest.get("keyword"), "keyword")
+    count(keyword.get("terms"), "keyword.terms")
+    counts = table(manifest.get("counts"), "counts")
+    count(counts.get("chunks"), "counts.chunks")
+    documents = table(manifest.get("documents"), "documents")
+    if count(counts.get("documents"), "counts.documents") != len(documents):
+        raise ValueError(f"the documents table has {len(documents)} entries but counts.documents says {counts['documents']}")
+    for doc_id, described in documents.items():
+        table(described, f"documents.{doc_id}")
+    sources = table(manifest.get("sources"), "sources")
+    for source, entry in sources.items():
+        where = f"sources[{source!r}]"
+        table(entry, where)
+        for key in ("sha256", "doc_id", "title", "kind", "extractor"):
+            if not isinstance(entry.get(key), str):
+                raise ValueError(f"{where}.{key} is missing")
+        if entry["doc_id"] not in documents:
+            raise ValueError(f"{where} names document {entry['doc_id']!r}, which the documents table lacks")
+        count(entry.get("pages"), f"{where}.pages")
+        rows = entry.get("rows")
+        if not (isinstance(rows, list) and len(rows) == 2 and all(isinstance(r, int) for r in rows)):
+            raise ValueError(f"{where}.rows is {rows!r}, not [start, end]")
+    if not isinstance(manifest.get("references", []), list):
+        raise ValueError("references is not a list")
+    checksums = table(manifest.get("checksums"), "checksums")
+    for name in (VECTORS, CHUNKS):
+        if not isinstance(checksums.get(name), str):
+            raise ValueError(f"checksums.{name} is missing")
+
+
+def _checksums(directory: Path) -> dict[str, str]:
+    """The sha256 of every file under ``directory``, by its path relative to it (``/`` separated)."""
+    return {
+        path.relative_to(directory).as_posix(): _sha256(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify_checksums(where: Path, checksums: dict, index_dir: Path) -> None:
+    """Raise IndexCorrupt unless every file the manifest lists has the bytes it was written with.
+
+    Checked before any file is parsed: a flat FAISS file or a BM25 array with a few
+    kilobytes overwritten still parses, and search would serve what the damage left.
+    """
+    for name, expected in checksums.items():
+        path = where / name
+        # A listed name that climbs out of the index is damage too, and is never opened.
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise IndexCorrupt(f"Index at {index_dir} is damaged ({MANIFEST} lists {name!r}): {_REBUILD}.")
+        try:
+            actual = _sha256(path)
+        except FileNotFoundError:
+            raise IndexCorrupt(f"Index at {index_dir} is damaged ({name} is missing): {_REBUILD}.") from None
+        except OSError as exc:
+            raise IndexCorrupt(f"Index at {index_dir} is damaged ({name}: {exc.strerror or exc}): {_REBUILD}.") from exc
+        if actual != expected:
+            raise IndexCorrupt(
+                f"Index at {index_dir} is damaged ({name} is not the file that was written: its checksum "
+                f"differs): {_REBUILD}."
+            )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _read_chunks(path: Path, index_dir: Path) -> list[Chunk]:
@@ -436,7 +561,7 @@ def _read_chunks(path: Path, index_dir: Path) -> list[Chunk]:
         with open(path, encoding="utf-8") as lines:
             return [Chunk(**json.loads(line)) for line in lines if line.strip()]
     except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
-        raise IndexCorrupt(f"Index at {index_dir} is damaged ({CHUNKS}: {exc}): {_REBUILD}.") from exc
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({CHUNKS}: {_first_line(exc)}): {_REBUILD}.") from exc
 
 
 def _read_vectors(path: Path, index_dir: Path):
@@ -455,8 +580,17 @@ def _read_keyword(path: Path, index_dir: Path):
     bm25s = _bm25s()
     try:
         return bm25s.BM25.load(str(path), show_progress=False)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IndexCorrupt(f"Index at {index_dir} is damaged ({KEYWORD_DIR}/: {exc}): {_REBUILD}.") from exc
+    # What bm25s raises for files it cannot parse (json, numpy and its own lookups).
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, EOFError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({KEYWORD_DIR}/: {_first_line(exc)}): {_REBUILD}.") from exc
+
+
+def _keyword_rows(keyword, index_dir: Path) -> int:
+    """How many documents (rows) the loaded BM25 index says it holds."""
+    try:
+        return int(keyword.scores["num_docs"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexCorrupt(f"Index at {index_dir} is damaged ({KEYWORD_DIR}/ has no row count): {_REBUILD}.") from exc
 
 
 # -- atomic replacement ---------------------------------------------------------------

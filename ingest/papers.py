@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from ingest.corpus import detect_lang, make_document, slugify
+from ingest.corpus import NO_TEXT, detect_lang, make_document, outside_reason, slugify
 from ingest.documents import Document, IngestError, LoadResult, SkippedFile
 from ingest.loaders import GARBLED_BELOW, RawDocument, UnreadableFile, load_file, looks_garbled, readable_ratio
 from ingest.references import PaperRef, find_arxiv_ids, is_valid_arxiv_id, normalize_title, title_in_text
@@ -72,7 +72,13 @@ class FetchFailed(IngestError):
 # --- naming --------------------------------------------------------------------------
 
 def paper_filename(arxiv_id: str) -> str:
-    """The file name a paper is cached under: ``1706.03762.pdf``, ``cs_0501001.pdf``."""
+    """The file name a paper is cached under: ``1706.03762.pdf``, ``cs_0501001.pdf``.
+
+    Raises :class:`FetchFailed` for anything that is not an arXiv id, so no id read from
+    elsewhere (an index manifest) can name a file outside the cache.
+    """
+    if not is_valid_arxiv_id(arxiv_id):
+        raise FetchFailed(f"{arxiv_id!r} is not an arXiv id; not used as a file name")
     return arxiv_id.replace("/", "_") + ".pdf"
 
 
@@ -302,7 +308,8 @@ def load_papers(
     Each PDF is identified by the arXiv id in its file name, else by the arXiv stamp on
     page 1, else by a cited title heading page 1; an unidentified PDF is still loaded,
     with an id from its file name and no arXiv link. A second copy of the same paper
-    (same bytes, or same id and variant) is skipped; so is an unreadable PDF.
+    (same bytes, or same id and variant) is skipped; so is an unreadable PDF, one with no
+    text, and a symlink that leads out of its folder.
 
     ``reuse``, given a PDF's path and the sha256 of its bytes, may return the document an
     earlier load made of that file; it is taken as it is and the PDF is not read again.
@@ -313,12 +320,17 @@ def load_papers(
     for directory in dirs:
         if not Path(directory).is_dir():
             log.info("no papers folder at %s", directory)
-    paths = [path for directory in dirs for path in _pdfs_in(Path(directory))]
+    found = [(path, Path(directory).resolve()) for directory in dirs for path in _pdfs_in(Path(directory))]
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     seen_hashes: dict[str, str] = {}
     seen_ids: dict[str, str] = {}
-    for path in tqdm(paths, desc="loading papers", unit="pdf", disable=not progress):
+    for path, root in tqdm(found, desc="loading papers", unit="pdf", disable=not progress):
+        if (escape := outside_reason(root, Path(path.name), path)) is not None:
+            # A papers folder is trusted for the PDFs it holds, not for where its links lead.
+            log.warning("skipping %s: %s", path, escape)
+            skipped.append(SkippedFile(str(path), escape))
+            continue
         try:
             document = reuse(path, _file_sha256(path)) if reuse else None
             raw = load_file(path) if document is None else None
@@ -331,6 +343,9 @@ def load_papers(
             continue
         if raw:
             document = _paper_document(path, raw, references, by_id)
+            if not document.text.strip():
+                skipped.append(SkippedFile(str(path), NO_TEXT))
+                continue
         if document.doc_id in seen_ids:
             copy_of = seen_ids[document.doc_id]
             skipped.append(SkippedFile(str(path), f"another copy of {document.doc_id} ({copy_of})"))

@@ -358,5 +358,11 @@ def refs_from_dicts(items: Iterable[Mapping]) -> list[PaperRef]:
             raise BadReferences(f"stored reference {item!r} has a non-text id or title")
         if isinstance(cited_by, str) or not all(isinstance(d, str) for d in cited_by):
             raise BadReferences(f"stored reference {item!r} has cited_by that is not a list of ids")
+        # The id becomes a file name and a URL (`rag papers fetch`): a damaged or edited
+        # manifest must not be able to name "../../x" or another host's path.
+        if not is_valid_arxiv_id(arxiv_id):
+            raise BadReferences(
+                f"stored reference has {arxiv_id!r}, which is not an arXiv id: run `rag rebuild` to rebuild the index"
+            )
         refs.append(PaperRef(arxiv_id=arxiv_id, title=title, cited_by=tuple(cited_by)))
     return refs

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
@@ -296,6 +297,28 @@ def test_basic_auth_protects_the_page(served):
     url, _ = served(auth=("ann", "secret"))
     status, _ = get(url.rstrip("/") + "/config")
     assert status == 401
+
+
+def _login(url: str, user: str, password: str) -> int:
+    data = urllib.parse.urlencode({"username": user, "password": password}).encode()
+    request = urllib.request.Request(url.rstrip("/") + "/login", data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_repeated_failed_logins_lock_the_page_out(served):
+    from ui.app import LoginThrottle
+
+    clock = type("Clock", (), {"now": 0.0, "__call__": lambda self: self.now})()
+    url, _ = served(auth=LoginThrottle("ann", "secret", free_failures=2, base_lockout_s=30, clock=clock))
+    assert _login(url, "ann", "secret") == 200
+    assert [_login(url, "ann", "guess") for _ in range(2)] == [400, 400]
+    assert _login(url, "ann", "secret") == 400  # locked out: even the right password waits
+    clock.now += 30
+    assert _login(url, "ann", "secret") == 200
 
 
 def test_eight_concurrent_questions_are_all_answered_one_at_a_time(served):

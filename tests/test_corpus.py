@@ -170,3 +170,67 @@ def test_corpus_articles_are_byte_copies_of_the_seeds():
     for doc in result.documents:
         seed = SEEDS / doc.origin
         assert hashlib.sha256(seed.read_bytes()).hexdigest() == doc.sha256
+
+
+# --- containment: only files the corpus folder holds are indexed ------------------------
+
+
+@pytest.fixture
+def escape_setup(tmp_path):
+    """A corpus beside a secret file it must never read, and one honest article."""
+    secret = tmp_path / "outside" / "STYLE.md"
+    secret.parent.mkdir()
+    secret.write_text("# Secret style guide\n\nNever index me: passwords live here.\n", encoding="utf-8")
+    corpus = tmp_path / "project" / "corpus"
+    (corpus / "articles").mkdir(parents=True)
+    (corpus / "articles" / "ok.txt").write_text("GPT-3 有 1750 亿个参数。", encoding="utf-8")
+    return corpus, secret
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink-file", "symlink-dir"])
+def test_files_outside_the_corpus_are_skipped_with_a_reason(escape_setup, how, caplog):
+    corpus, secret = escape_setup
+    if how == "dotdot":
+        _manifest(corpus, '[[documents]]\nid = "style"\nfile = "../../outside/STYLE.md"\n')
+        expected = "climbs out"
+    elif how == "absolute":
+        _manifest(corpus, f'[[documents]]\nid = "style"\nfile = "{secret.as_posix()}"\n')
+        expected = "absolute path"
+    elif how == "symlink-file":
+        (corpus / "articles" / "x.md").symlink_to(Path("..", "..", "..", "outside", "STYLE.md"))
+        expected = "symlink"
+    else:  # a listed file reached through a linked folder
+        (corpus / "linked").symlink_to(secret.parent, target_is_directory=True)
+        _manifest(corpus, '[[documents]]\nid = "style"\nfile = "linked/STYLE.md"\n')
+        expected = "symlink"
+    with caplog.at_level(logging.WARNING, logger="ingest.corpus"):
+        result = load_corpus(corpus)
+    assert [d.doc_id for d in result.documents] == ["ok"]
+    assert not any("passwords" in d.text for d in result.documents)
+    assert len(result.skipped) == 1
+    reason = result.skipped[0].reason
+    assert expected in reason and "\n" not in reason
+    assert "skipping" in caplog.text
+
+
+def test_links_and_dotdots_that_stay_inside_the_corpus_are_loaded(escape_setup):
+    corpus, _ = escape_setup
+    (corpus / "notes").mkdir()
+    (corpus / "notes" / "real.md").write_text("# Notes\n\nBERT 是编码器。", encoding="utf-8")
+    (corpus / "articles" / "alias.md").symlink_to(Path("..", "notes", "real.md"))
+    _manifest(corpus, '[[documents]]\nid = "notes"\nfile = "articles/../notes/real.md"\n')
+    result = load_corpus(corpus)
+    assert [d.doc_id for d in result.documents] == ["notes", "ok"] and result.skipped == ()
+
+
+def test_empty_and_blank_files_are_skipped_not_indexed(tmp_path):
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "blank.md").write_text("\n   \n\t\n", encoding="utf-8")
+    (tmp_path / "only-markup.html").write_text("<html><script>var x = 1;</script></html>", encoding="utf-8")
+    (tmp_path / "real.txt").write_text("Word2vec learns word vectors.", encoding="utf-8")
+    _manifest(tmp_path, '[[documents]]\nid = "listed-empty"\nfile = "empty.txt"\n')
+    result = load_corpus(tmp_path)
+    assert [d.doc_id for d in result.documents] == ["real"]
+    reasons = {Path(s.path).name: s.reason for s in result.skipped}
+    assert set(reasons) == {"empty.txt", "blank.md", "only-markup.html"}
+    assert all("no text" in r for r in reasons.values())

@@ -309,3 +309,95 @@ def test_reads_during_rewrites_always_see_one_whole_index(tmp_path):
         assert list(index.documents) == [f"v{n}"] and index.vectors().shape == (n, 4)
         loads += 1
     writer.join()
+
+
+# --- damage of any kind is reported, never served --------------------------------------
+
+
+def _overwrite_middle(path: Path, size: int = 4096) -> None:
+    """4 KB of garbage inside a file (the size stays, so nothing but the bytes changed)."""
+    data = bytearray(path.read_bytes())
+    start = max(128, len(data) // 2 - size // 2)  # past the headers: the file still parses
+    end = min(len(data), start + size)
+    data[start:end] = bytes((i * 7 + 3) % 256 for i in range(end - start))
+    path.write_bytes(bytes(data))
+
+
+def _keyword_params(index_dir: Path) -> Path:
+    return index_dir / "keyword" / "params.index.json"
+
+
+@pytest.fixture
+def wide(tmp_path):
+    """An index whose vector and BM25 files are large enough to hide 4 KB of garbage in their data."""
+    texts = [f"passage {i} about transformers w{i} t{i % 7} u{i % 11} v{i % 13} x{i % 17}" for i in range(400)]
+    doc = _doc("wide", " ".join(texts))
+    rng = np.random.default_rng(0)
+    index_dir = tmp_path / "index"
+    write_index(index_dir, documents=[doc], chunks=_chunks(doc, texts), vectors=_unit(rng.normal(size=(400, 16))),
+                embedder_id="use-m3", chunker=ChunkerSettings())
+    return index_dir
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: _overwrite_middle(d / VECTORS),
+        lambda d: _overwrite_middle(max((d / "keyword").iterdir(), key=lambda p: p.stat().st_size)),
+        lambda d: _keyword_params(d).write_text("{}", encoding="utf-8"),
+        lambda d: _edit_manifest(d, lambda m: m.update(documents={})),
+        lambda d: (d / MANIFEST).write_text("[]", encoding="utf-8"),
+        lambda d: _edit_manifest(d, lambda m: m.pop("checksums")),
+        lambda d: _edit_manifest(d, lambda m: m["checksums"].update({"../../etc/passwd": "0" * 64})),
+        lambda d: _edit_manifest(d, lambda m: m["embedder"].update(dim="64")),
+    ],
+    ids=["faiss-4k", "bm25-4k", "params-empty", "documents-emptied", "manifest-list", "no-checksums",
+         "checksum-escape", "dim-text"],
+)
+def test_any_damage_is_one_line_naming_rebuild(wide, damage):
+    assert len(load_index(wide).search_keyword("transformers", 3)) == 3  # sound before
+    damage(wide)
+    with pytest.raises(IndexCorrupt) as info:
+        load_index(wide)
+    _one_line_naming_rebuild(info.value)
+    assert "damaged" in str(info.value)
+
+
+def test_the_manifest_records_a_checksum_of_every_other_file(small):
+    import hashlib
+
+    index_dir = small[0]
+    checksums = json.loads((index_dir / MANIFEST).read_text(encoding="utf-8"))["checksums"]
+    files = sorted(p.relative_to(index_dir).as_posix() for p in index_dir.rglob("*") if p.is_file())
+    assert sorted(checksums) == [f for f in files if f != MANIFEST]
+    assert checksums[VECTORS] == hashlib.sha256((index_dir / VECTORS).read_bytes()).hexdigest()
+
+
+def test_a_dimension_stored_as_text_says_what_is_wrong(small):
+    _edit_manifest(small[0], lambda m: m["embedder"].update(dim="4"))
+    with pytest.raises(IndexCorrupt, match=r"embedder\.dim is '4', not a whole number"):
+        load_index(small[0])
+
+
+def test_vectors_of_another_dimension_name_both_numbers_and_whose_they_are(small):
+    _edit_manifest(small[0], lambda m: m["embedder"].update(dim=512))
+    with pytest.raises(IndexMismatch) as info:
+        load_index(small[0])
+    assert "holds 4-dimensional vectors, but its manifest says use-m3 vectors have 512 dimensions" in str(info.value)
+
+
+def test_an_unknown_embedder_in_the_manifest_names_the_fix(small):
+    _edit_manifest(small[0], lambda m: m["embedder"].update(id="word-soup-9000"))
+    index = load_index(small[0])
+    with pytest.raises(IndexMismatch) as info:
+        index.embedder()
+    message = str(info.value)
+    assert "'word-soup-9000'" in message and "unknown embedder" in message
+    assert "`rag rebuild --embedder use-m3`" in message and "\n" not in message
+
+
+def test_a_previous_format_without_checksums_must_be_rebuilt(small):
+    _edit_manifest(small[0], lambda m: (m.pop("checksums"), m.update(format_version=1)))
+    with pytest.raises(IndexMismatch, match="format version 1") as info:
+        load_index(small[0])
+    _one_line_naming_rebuild(info.value)

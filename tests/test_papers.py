@@ -411,3 +411,29 @@ def test_load_papers_over_the_shared_papers() -> None:
     assert chinese.lang == "zh" and chinese.url == "https://arxiv.org/abs/2303.18223"
     assert "大语言模型" in chinese.text[:2000] and "大语言模型综述" in chinese.title
     assert docs["arxiv-2303.18223"].lang == "en"
+
+
+# --- ids from elsewhere never become paths ---------------------------------------------
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "1706.03762/../../x", "..", "1706.03762?x=1", ""])
+def test_a_bad_id_never_becomes_a_file_name(bad: str, tmp_path: Path) -> None:
+    with pytest.raises(FetchFailed, match="not an arXiv id"):
+        paper_filename(bad)
+    # fetch_papers reports it as failed and writes nothing, without asking the server.
+    report = fetch_papers([PaperRef(bad, "Evil", ("a",))], tmp_path / "cache",
+                          base_url="http://127.0.0.1:9/pdf/", min_interval_s=0, timeout_s=1)
+    assert report.fetched == () and len(report.failed) == 1 and "not an arXiv id" in report.failed[0][1]
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_pdf_linked_from_outside_its_papers_folder_is_skipped(tmp_path: Path) -> None:
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    elsewhere = tmp_path / "private" / "1706.03762.pdf"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(paper_pdf("Attention Is All You Need"))
+    (papers / "1706.03762.pdf").symlink_to(elsewhere)
+    (papers / "2005.14165.pdf").write_bytes(paper_pdf("Language Models are Few-Shot Learners"))
+    result = load_papers([papers], [ATTENTION, FEW_SHOT])
+    assert [d.doc_id for d in result.documents] == ["arxiv-2005.14165"]
+    assert len(result.skipped) == 1 and "symlink" in result.skipped[0].reason

@@ -279,3 +279,10 @@ def test_finds_the_papers_the_corpus_cites() -> None:
     assert "llm-evolution-tree" in refs["2005.14165"].cited_by
     assert "llm-evolution-tree" in refs["2109.01652"].cited_by
     assert "llm-survey-notes" in refs["2303.18223"].cited_by
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "1706.03762/../x", "not-an-id", "2023.0315"])
+def test_stored_references_with_an_id_that_is_no_arxiv_id_are_refused(bad):
+    with pytest.raises(BadReferences, match="not an arXiv id") as info:
+        refs_from_dicts([{"arxiv_id": bad, "title": "x", "cited_by": ["a"]}])
+    assert "`rag rebuild`" in str(info.value)

@@ -4,13 +4,17 @@ It holds no answering or rendering logic: ``ui.chat`` renders every state of a q
 What this module owns is the page around it: the assistant is created in a background
 thread at start so the page is usable (and says "loading the model…") while the model
 loads; generation events share one queue slot because llama.cpp can't run two
-generations at once; the server binds 127.0.0.1 unless told otherwise, never makes a
-share link and sends no analytics. Gradio is imported lazily.
+generations at once; the server binds 127.0.0.1 unless told otherwise, refuses any
+other address without a login (``RAG_AUTH``) unless ``insecure`` is said explicitly,
+slows down repeated failed logins, never makes a share link and sends no analytics.
+Gradio is imported lazily.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
+import ipaddress
 import logging
 import os
 import threading
@@ -67,7 +71,7 @@ CHAT_PLACEHOLDER = (
 
 
 class UIError(RagError):
-    """The web page can't start (bad RAG_AUTH, gradio missing)."""
+    """The web page can't start (bad RAG_AUTH, gradio missing, exposed without a login)."""
 
 
 def _gradio():
@@ -552,24 +556,117 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def check_exposure(host: str, auth: tuple[str, str] | None, insecure: bool = False) -> None:
+    """Refuse to serve ``host`` to other machines without a login, unless ``insecure``.
+
+    On any address but loopback, the page and its ``/ask`` API answer whoever reaches the
+    port; a warning in a log nobody reads did not stop that, so it takes a login or an
+    explicit ``--insecure``.
+    """
+    if is_loopback(host) or auth is not None:
+        return
+    if not insecure:
+        raise UIError(
+            f"refusing to serve on {host} without a login: anyone who can reach it could use it. "
+            f"Set {AUTH_ENV}=user:password, or pass --insecure to serve it open anyway"
+        )
+    log.warning("serving on %s without a login (--insecure): anyone who can reach it can use it", host)
+
+
+class LoginThrottle:
+    """The login check for the page: the ``RAG_AUTH`` user and password, with lockouts.
+
+    Gradio calls it once per login attempt with (username, password). After
+    ``free_failures`` failures in a row for a name, that name is locked out for
+    ``base_lockout_s``, doubling with each further failure up to ``max_lockout_s``; an
+    attempt during a lockout is refused without looking at the password, so guessing
+    runs at a few tries a minute instead of hundreds a second. (Refused, not delayed:
+    Gradio calls the check on its event loop, where a sleep would stall every visitor.)
+    A success clears the count. Gradio does not tell the check who is asking, so the count is per name tried:
+    the configured name, and one shared count for all others (so made-up names cannot
+    fill memory). ``clock`` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        *,
+        free_failures: int = 5,
+        base_lockout_s: float = 2.0,
+        max_lockout_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._user = user.encode("utf-8")
+        self._password = password.encode("utf-8")
+        self.free_failures = free_failures
+        self.base_lockout_s = base_lockout_s
+        self.max_lockout_s = max_lockout_s
+        self._clock = clock
+        self._failures: dict[bool, int] = {}
+        self._locked_until: dict[bool, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, username: str, password: str) -> bool:
+        """True when the login is right and its name is not locked out."""
+        name_ok = hmac.compare_digest(str(username).encode("utf-8", "replace"), self._user)
+        password_ok = hmac.compare_digest(str(password).encode("utf-8", "replace"), self._password)
+        key = name_ok  # the configured name, or "any other name"
+        with self._lock:
+            now = self._clock()
+            if now < self._locked_until.get(key, float("-inf")):
+                log.warning("login refused: too many failed attempts; locked for %.0f s more",
+                            self._locked_until[key] - now)
+                return False
+            if name_ok and password_ok:
+                self._failures.pop(key, None)
+                return True
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            if failures >= self.free_failures:
+                wait = min(self.max_lockout_s, self.base_lockout_s * 2 ** (failures - self.free_failures))
+                self._locked_until[key] = now + wait
+                log.warning("%d failed logins in a row: the next attempt waits %.0f s", failures, wait)
+            return False
+
+    def locked_for(self, username: str) -> float:
+        """Seconds until ``username`` may try again (0 when it may now)."""
+        key = hmac.compare_digest(str(username).encode("utf-8", "replace"), self._user)
+        with self._lock:
+            return max(0.0, self._locked_until.get(key, float("-inf")) - self._clock())
+
+
 def launch(
     app: "gr.Blocks",
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
-    auth: tuple[str, str] | None = None,
+    auth: tuple[str, str] | Callable[[str, str], bool] | None = None,
     *,
     block: bool = True,
     quiet: bool = False,
 ) -> str:
     """Serve ``app`` on ``host:port`` (127.0.0.1 unless told otherwise) and return its URL.
 
-    ``auth`` is an optional (user, password) for basic login. Never creates a share link.
+    ``auth`` is an optional (user, password) for basic login, checked by a
+    :class:`LoginThrottle`, or a login check of its own. Never creates a share link.
     With ``block=False`` the server runs in a background thread; stop it with
     ``app.close()``.
     """
     _gradio()
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(host):
         log.warning("serving on %s: the page is reachable from other machines", host)
+    if isinstance(auth, tuple):
+        auth = LoginThrottle(*auth)
     _, local_url, _ = app.launch(
         server_name=host,
         server_port=port,
@@ -586,15 +683,17 @@ def launch(
     return local_url
 
 
-def serve(settings: "Settings") -> None:
+def serve(settings: "Settings", *, insecure: bool = False) -> None:
     """Start the page for ``rag serve``: load the assistant in the background and serve.
 
     The host and port come from ``settings``; basic auth from ``RAG_AUTH=user:password``.
-    Blocks until the server is stopped.
+    A host other than loopback needs that login, or ``insecure`` (see
+    :func:`check_exposure`). Blocks until the server is stopped.
     """
+    auth = parse_auth(os.environ.get(AUTH_ENV))
+    check_exposure(settings.host, auth, insecure)
     from rag.answer import Assistant
 
-    auth = parse_auth(os.environ.get(AUTH_ENV))
     app = build_app(
         lambda: Assistant.from_settings(settings),
         top_k=settings.top_k,

@@ -1,7 +1,10 @@
 """The ``rag`` command: the one place that wires ingest, rag and the web page together.
 
-Library errors (``IngestError``, ``RagError``) become one line on stderr and exit code 1;
-nothing a user can cause ends in a traceback.
+Library errors (``IngestError``, ``RagError``) and files that cannot be read become one
+line on stderr and exit code 1; a bad command line is one line and exit code 2; nothing a
+user can cause ends in a traceback (an unexpected error is one line and exit code 3, its
+traceback logged with ``-v``). Questions and queries are cleaned of what a terminal or a
+pipe can smuggle in (undecodable bytes, control characters) before they go anywhere.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
+import re
 import sys
 import unicodedata
 import time
@@ -21,6 +24,52 @@ from rag.settings import Settings, describe, load_settings
 from rag.types import Answer, RagError
 
 log = logging.getLogger("rag")
+
+EXIT_USER_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+# Control characters other than tab and newline: a NUL or an escape sequence in a
+# question only garbles the prompt and the terminal the answer is printed to.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def clean_input(text: str) -> tuple[str, bool]:
+    """``text`` as valid Unicode without control characters, and whether anything changed.
+
+    Bytes that were not UTF-8 reach Python as lone surrogates (from the command line and
+    from a pipe); they are decoded again as UTF-8 with U+FFFD for what cannot be read, so
+    they can be printed, logged and embedded like any other text.
+    """
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that stand for no byte (typed as escapes)
+        data = text.encode("utf-8", "surrogatepass")
+    cleaned = _CONTROL.sub(" ", data.decode("utf-8", "replace"))
+    return cleaned, cleaned != text
+
+
+def _user_text(text: str, what: str) -> str:
+    """``text`` cleaned (see :func:`clean_input`), with a one-line note on stderr when it changed."""
+    cleaned, changed = clean_input(text)
+    if changed:
+        print(f"note: the {what} held undecodable bytes or control characters; they were replaced", file=sys.stderr)
+    return cleaned
+
+
+def _capped(text: str, limit: int, what: str) -> str:
+    """``text`` cut to ``limit`` characters, with a one-line note on stderr when it was longer."""
+    if len(text) <= limit:
+        return text
+    print(f"note: the {what} was cut to its first {limit} characters", file=sys.stderr)
+    return text[:limit]
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -40,7 +89,7 @@ def _add_answering(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Bilingual Q&A over the LLM-history corpus and its papers.")
+    parser = _Parser(prog="rag", description="Bilingual Q&A over the LLM-history corpus and its papers.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("rebuild", help="(re)build the index from the corpus, incrementally")
@@ -69,8 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="start the chat web page")
     _add_common(p)
     _add_answering(p)
-    p.add_argument("--host", help="address to bind (default 127.0.0.1; anything else exposes the page)")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1; anything else needs RAG_AUTH or --insecure)")
     p.add_argument("--port", type=int)
+    p.add_argument(
+        "--insecure", action="store_true",
+        help="serve a non-loopback --host without RAG_AUTH: anyone who can reach it can use it",
+    )
     p.add_argument("--share", choices=["never"], default="never", help="Gradio's public share link stays off")
 
     p = sub.add_parser("eval", help="score retrieval, answers, citations, refusals and latency")
@@ -157,8 +210,12 @@ def _snippet(text: str, width: int = 160) -> str:
 
 
 def cmd_search(settings: Settings, args) -> int:
+    # Cut before anything loads: segmenting and embedding cost grows with the query.
+    query = _capped(_user_text(args.query, "query"), settings.max_question_chars, "query")
+    if not query.strip():
+        raise RagError("The query is empty: type some words to search for.")
     assistant = _load_assistant(settings)
-    hits = assistant.retriever.search(args.query, args.top_k or settings.top_k)
+    hits = assistant.retriever.search(query, args.top_k or settings.top_k)
     if args.json:
         print(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -237,30 +294,36 @@ def _stream_answer(assistant, question: str, history) -> Answer:
 
 
 def cmd_ask(settings: Settings, args) -> int:
+    question = _user_text(args.question, "question")
     assistant = _load_assistant(settings)
     if args.json:
-        print(json.dumps(answer_json(assistant.ask(args.question)), ensure_ascii=False, indent=2))
+        print(json.dumps(answer_json(assistant.ask(question)), ensure_ascii=False, indent=2))
         return 0
-    _stream_answer(assistant, args.question, ())
+    _stream_answer(assistant, question, ())
     return 0
 
 
 def cmd_chat(settings: Settings, args) -> int:
     assistant = _load_assistant(settings)
     history: list[tuple[str, str]] = []
+    if hasattr(sys.stdin, "reconfigure"):
+        # Undecodable bytes arrive as surrogates (cleaned below) instead of ending the session.
+        sys.stdin.reconfigure(errors="surrogateescape")
     print("Ask in Chinese or English; an empty line or Ctrl-D ends the session.")
     while True:
         try:
-            question = input("> ").strip()
+            line = input("> ")
         except EOFError:
             print()
             return 0
-        if not question:
+        if not line.strip():
             return 0
+        question = _user_text(line, "question").strip()
         try:
             answer = _stream_answer(assistant, question, history)
-        except RagError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except (RagError, IngestError) as exc:
+            # One bad question ends that answer, not the conversation.
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
             continue
         if answer.standalone_question:
             print(f"(understood as: {answer.standalone_question})")
@@ -270,9 +333,7 @@ def cmd_chat(settings: Settings, args) -> int:
 def cmd_serve(settings: Settings, args) -> int:
     from ui.app import serve
 
-    if settings.host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("RAG_AUTH"):
-        log.warning("binding to %s without RAG_AUTH=user:password: anyone who can reach it can use it", settings.host)
-    serve(settings)
+    serve(settings, insecure=args.insecure)
     return 0
 
 
@@ -366,9 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rag`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Streamed answers and the page's URL must show up at once, even through a pipe.
+    # Streamed answers and the page's URL must show up at once, even through a pipe; a
+    # character the terminal's encoding lacks is shown as "?" rather than ending the command.
     if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)
+        sys.stdout.reconfigure(line_buffering=True, errors="replace")
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -383,11 +445,27 @@ def main(argv: list[str] | None = None) -> int:
         }[args.command]
         return handler(settings, args)
     except (IngestError, RagError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # a file named on the command line or in the settings
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or _one_line(exc)}{where}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last resort: a bug, reported in one line
+        log.info("unexpected error", exc_info=True)
+        print(
+            f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (a bug; run again with -v for details)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (a message may quote a multi-line file or answer)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":
