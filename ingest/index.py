@@ -41,7 +41,7 @@ from ingest.keyword import TOKENIZER_VERSION, tokenize
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks carry a role and a table's context
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS = "chunks.jsonl"
@@ -399,7 +399,7 @@ def _write_keyword(path: Path, chunks: Sequence[Chunk], progress: bool) -> int:
 
     bm25s = _bm25s()
 
-    corpus = [tokenize(c.text) for c in tqdm(chunks, desc="writing index", unit="chunk", disable=not progress)]
+    corpus = [tokenize(c.search_text) for c in tqdm(chunks, desc="writing index", unit="chunk", disable=not progress)]
     terms = len({t for tokens in corpus for t in tokens})
     if terms == 0:
         # bm25s cannot index a vocabulary of nothing; search_keyword then finds nothing.
