@@ -23,9 +23,11 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # How much further (in cosine) a named document's best passage may be than the best
 # anywhere before the name counts as mentioned in passing.
 _PASSING_MARGIN = 0.1
+# A question about references, a paper's title or its arXiv id is answered by a
+# bibliography: then reference lists keep their full weight.
 _ASKS_FOR_REFERENCES = re.compile(
-    r"\b(?:cites?|cited|citing|citations?|references?|bibliography|reading list|further reading)\b|"
-    r"参考文献|参考资料|引用|引文|文献|推荐.{0,6}(?:论文|阅读)|论文列表|阅读列表|书单",
+    r"\b(?:cites?|cited|citing|citations?|references?|bibliography|reading list|further reading|arxiv|titles?)\b|"
+    r"参考文献|参考资料|引用|引文|文献|推荐.{0,6}(?:论文|阅读)|论文列表|阅读列表|书单|标题|题目",
     re.IGNORECASE,
 )
 
