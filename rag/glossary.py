@@ -49,9 +49,12 @@ class Glossary:
             if not _HAS_HAN.search(text):
                 continue
             for run, en in _ZH_EN.findall(text):
-                # The Chinese run before "(" may hold a whole clause: keep its last word.
+                # The Chinese run before "(" may hold a whole clause: keep its last word, with
+                # the word before when both are two-character words ("扩展" "法则").
                 words = [w for w in segment(run) if w.strip()]
-                term = words[-1] if words and len(words[-1]) >= 2 else "".join(words[-2:])
+                term = words[-1] if words else ""
+                if len(words) > 1 and len(term) == 2 and len(words[-2]) == 2:
+                    term = words[-2] + term
                 pairs.append((en, term))
             pairs.extend(_EN_ZH.findall(text))
         return cls(pairs)

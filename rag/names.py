@@ -4,7 +4,7 @@ Owns the names a document answers to. They are all taken from the index: the tit
 its parts, the words of the document id ("llm-evolution-tree" gives the English
 "evolution tree" to a Chinese article), the arXiv id, and for a Chinese version of a
 paper "中文版"/"Chinese". A question names a document when it uses a naming word
-("article", "paper", "survey", 文章, 论文, 综述, 《…》, an arXiv id) and shares with one
+("article", "paper", "survey", 文章, 论文, 综述, 《…》, a quoted title, an arXiv id) and shares with one
 document's names more than with any other: each shared word counts by how few
 documents use it, so "evolution tree" picks one article where "LLM" picks none.
 """
@@ -19,7 +19,8 @@ from ingest.keyword import tokenize
 
 _CUE = re.compile(
     r"\b(?:articles?|papers?|surveys?|posts?|blogs?|notes|report|write-?up|arxiv)\b|"
-    r"文章|论文|综述|笔记|一文|文中|原文|《[^》]+》|\b\d{4}\.\d{4,5}\b",
+    r"文章|论文|综述|笔记|一文|文中|原文|《[^》]+》|\b\d{4}\.\d{4,5}\b|"
+    r"(?<!\w)['\"“‘][^'\"”’]{12,}['\"”’]",  # a quoted title
     re.IGNORECASE,
 )
 _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")

@@ -189,7 +189,7 @@ class HybridRetriever(Retriever):
         rows = [row for doc_id in named for row in self.rows_of.get(doc_id, ())]
         if not rows:
             return None
-        cosines = self.index.vectors()[rows] @ vector
+        cosines = np.array([float(self.index.vector(row) @ vector) for row in rows])
         order = np.argsort(-cosines, kind="stable")[: self.candidates]
         inside = [(rows[i], float(cosines[i])) for i in order]
         best_anywhere = dense[0][1] if dense else -1.0
