@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Bump whenever a change to loading, cleaning, identifying or chunking can change what an
 # unchanged file becomes: an index built by another version has every source read again.
-INGEST_VERSION = 2
+INGEST_VERSION = 3
 
 
 class DuplicateDocumentId(IngestError):
@@ -210,7 +210,7 @@ def _load_documents(
 def _vectors(documents, chunks_of, previous, model: Embedder, progress: bool) -> tuple[np.ndarray, int]:
     """One vector per chunk, in document order, and how many had to be embedded."""
     reusable = [_reusable_vectors(previous, doc, chunks_of[doc.doc_id]) for doc in documents]
-    to_embed = [c.text for doc, old in zip(documents, reusable) if old is None for c in chunks_of[doc.doc_id]]
+    to_embed = [c.search_text for doc, old in zip(documents, reusable) if old is None for c in chunks_of[doc.doc_id]]
     if to_embed or previous is None:
         logger.info("embedding %d chunks with %s", len(to_embed), model.id)
         fresh = model.embed(to_embed, progress=progress)

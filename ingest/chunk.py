@@ -18,6 +18,7 @@ import logging
 import re
 
 from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, Page
+from ingest.structure import Table, find_tables, is_bibliography
 
 logger = logging.getLogger(__name__)
 
@@ -70,24 +71,52 @@ def chunk_document(doc: Document, settings: ChunkerSettings) -> list[Chunk]:
     headings = find_headings(doc.text, pdf=doc.extractor in _PDF_EXTRACTORS)
     heading_starts = [start for start, _ in headings]
     chunks: list[Chunk] = []
+    pdf = doc.extractor in _PDF_EXTRACTORS
     for page, start, end in _sections(doc, pages):
-        for start, end in chunk_spans(doc.text, start, end, settings.size, settings.overlap):
-            found = bisect.bisect_right(heading_starts, start) - 1
-            chunks.append(
-                Chunk(
-                    doc_id=doc.doc_id,
-                    title=doc.title,
-                    text=doc.text[start:end],
-                    start=start,
-                    end=end,
-                    page=page.number,
-                    section=headings[found][1] if found >= 0 else None,
-                    url=doc.url,
-                    arxiv_id=doc.arxiv_id,
-                    lang=doc.lang,
+        for start, end, table in _table_spans(doc.text, start, end, pdf):
+            for start, end in chunk_spans(doc.text, start, end, settings.size, settings.overlap):
+                found = bisect.bisect_right(heading_starts, start) - 1
+                section = headings[found][1] if found >= 0 else None
+                text = doc.text[start:end]
+                if table is not None:
+                    role = "table"
+                else:
+                    role = "references" if is_bibliography(text, section) else "text"
+                chunks.append(
+                    Chunk(
+                        doc_id=doc.doc_id,
+                        title=doc.title,
+                        text=text,
+                        start=start,
+                        end=end,
+                        page=page.number,
+                        section=section,
+                        url=doc.url,
+                        arxiv_id=doc.arxiv_id,
+                        lang=doc.lang,
+                        role=role,
+                        context=table.context if table is not None else None,
+                    )
                 )
-            )
     return chunks
+
+
+def _table_spans(text: str, start: int, end: int, pdf: bool) -> list[tuple[int, int, Table | None]]:
+    """``[start, end)`` cut around the tables in it: prose spans, and each table's rows on their own.
+
+    A table's rows are chunked apart from the prose around them, so every row group is
+    one chunk that carries the caption and header (only PDFs have tables found).
+    """
+    spans: list[tuple[int, int, Table | None]] = []
+    pos = start
+    for table in find_tables(text, start, end) if pdf else ():
+        if text[pos : table.start].strip():
+            spans.append((pos, table.start, None))
+        spans.append((table.start, table.end, table))
+        pos = table.end
+    if pos == start or text[pos:end].strip():
+        spans.append((pos, end, None))
+    return spans
 
 
 def _sections(doc: Document, pages) -> list[tuple[Page, int, int]]:

@@ -63,6 +63,15 @@ class Chunk:
     url: str | None = None
     arxiv_id: str | None = None
     lang: str = "zh"
+    # "text", "table" (rows of a captioned table) or "references" (a bibliography or
+    # reading list, weighed down at retrieval); see ingest.structure.
+    role: str = "text"
+    context: str | None = None  # a table's caption and header, read with each row group
+
+    @property
+    def search_text(self) -> str:
+        """What is embedded and keyword-indexed: the text, after its context when it has one."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,9 @@ from ingest.keyword import TOKENIZER_VERSION, tokenize
 
 logger = logging.getLogger(__name__)
 
-# 2: the manifest holds a sha256 of every other file. A version-1 index has none, so it
-# cannot be checked and is rebuilt.
-FORMAT_VERSION = 2
+# 2: the manifest holds a sha256 of every other file; a version-1 index has none, so it
+# cannot be checked and is rebuilt. 3: chunks carry a role and a table's context.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 CHUNKS = "chunks.jsonl"
@@ -426,7 +426,7 @@ def _write_keyword(path: Path, chunks: Sequence[Chunk], progress: bool) -> int:
 
     bm25s = _bm25s()
 
-    corpus = [tokenize(c.text) for c in tqdm(chunks, desc="writing index", unit="chunk", disable=not progress)]
+    corpus = [tokenize(c.search_text) for c in tqdm(chunks, desc="writing index", unit="chunk", disable=not progress)]
     terms = len({t for tokens in corpus for t in tokens})
     if terms == 0:
         # bm25s cannot index a vocabulary of nothing; search_keyword then finds nothing.

@@ -83,6 +83,11 @@ def _segmenter():
     return _segmenter_instance
 
 
+def segment(text: str) -> list[str]:
+    """Chinese text cut into words (jieba's accurate mode, with the domain words)."""
+    return list(_segmenter().cut(text))
+
+
 def tokenize(text: str) -> list[str]:
     """The BM25 terms of ``text``, in order, with repeats (term frequency counts).
 

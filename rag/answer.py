@@ -70,6 +70,9 @@ def versioned_names(question: str) -> list[str]:
     return names
 
 
+_NAMES_A_DOCUMENT = r"['’]?s?\s*(?:paper|article|论文|文章)"
+
+
 def missing_names(question: str, passages: Sequence[str]) -> list[str]:
     """Versioned names in the question (GPT-5, Llama 3) that no passage mentions.
 
@@ -79,6 +82,8 @@ def missing_names(question: str, passages: Sequence[str]) -> list[str]:
     haystack = " ".join(passages).lower()
     missing = []
     for name in versioned_names(question):
+        if re.search(re.escape(name) + _NAMES_A_DOCUMENT, question, re.IGNORECASE):
+            continue  # "the word2vec paper" names where to look, not what is asked about
         word, version = re.match(r"([a-z]+)[\s\-_]*(.*)", name.lower()).groups()
         parts = [re.escape(word)] + [re.escape(p) for p in re.findall(r"[a-z]+|\d+(?:\.\d+)?", version)]
         pattern = r"(?<![a-z])" + r"[\s\-_(]*".join(parts) + r"(?![\d.]\d|\d)"
@@ -110,13 +115,21 @@ class Relevance:
     missing: tuple[str, ...]
 
 
-def judge_relevance(question: str, hits: Sequence[Hit], min_dense: float, min_coverage: float) -> Relevance:
-    """The relevance floor: a close passage by meaning or by keywords, and no unknown names."""
+def judge_relevance(
+    question: str, hits: Sequence[Hit], min_dense: float, min_coverage: float, min_dense_with_keywords: float = 0.0
+) -> Relevance:
+    """The relevance floor: a close passage by meaning or by keywords, and no unknown names.
+
+    Passages close by keywords alone must still be ``min_dense_with_keywords`` close in
+    meaning: a question that shares a year and a common word with a reference list
+    ("Who won the 2022 FIFA World Cup?") is not about it.
+    """
     texts = [h.chunk.text for h in hits]
     best = max((h.dense for h in hits if h.dense is not None), default=0.0)
     coverage = keyword_coverage(question, texts)
     missing = tuple(missing_names(question, texts))
-    ok = bool(hits) and (best >= min_dense or coverage >= min_coverage) and not missing
+    close = best >= min_dense or (coverage >= min_coverage and best >= min_dense_with_keywords)
+    ok = bool(hits) and close and not missing
     return Relevance(ok, float(best), coverage, missing)
 
 
@@ -259,7 +272,9 @@ class Assistant:
         retrieve_started = time.perf_counter()
         hits = self.retriever.search(standalone, top_k)
         retrieve_s = time.perf_counter() - retrieve_started
-        relevance = judge_relevance(standalone, hits, s.min_dense, s.min_keyword_coverage)
+        relevance = judge_relevance(
+            standalone, hits, s.min_dense, s.min_keyword_coverage, s.min_dense_with_keywords
+        )
         log.info("relevance %s for %r", relevance, standalone)
         timings = {"rewrite_s": retrieve_started - started, "retrieve_s": retrieve_s}
         base = dict(

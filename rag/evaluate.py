@@ -55,6 +55,22 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def model_free_standalone(question: str, history) -> str:
+    """The follow-up as retrieval would search it without a model: the name swapped into
+    the previous question ("那 GPT-2 呢?"), else the previous question and this one together.
+
+    The same steps :meth:`rag.answer.Assistant.standalone_question` takes before and
+    after asking the model, so a retrieval-only run measures follow-ups as the product
+    would search them when the model's rewrite adds nothing.
+    """
+    from rag.answer import needs_rewrite, substitute_followup
+
+    if not history or not needs_rewrite(question):
+        return question
+    previous = history[-1][0]
+    return substitute_followup(question, previous) or f"{previous} {question}"
+
+
 def run_eval(
     assistant,
     questions: Sequence[Question] | Path | str,
@@ -74,8 +90,8 @@ def run_eval(
     Retrieval-only runs call ``assistant.retriever.search(question, top_k or 10)`` and no
     model; full runs call ``assistant.ask(question, history)`` (passing ``top_k`` when
     given), follow-ups with their scripted history (a retrieval-only run searches a
-    follow-up as typed: rewriting it needs the model). The assistant must expose ``.index``
-    (documents and manifest), ``.retriever`` and ``.info()``.
+    follow-up as :func:`model_free_standalone` rewrites it: the model is not loaded).
+    The assistant must expose ``.index`` (documents and manifest), ``.retriever`` and ``.info()``.
     """
     path = Path(questions) if isinstance(questions, (str, Path)) else None
     question_list = select_split(load_questions(path) if path is not None else list(questions), split)
@@ -94,7 +110,7 @@ def run_eval(
         resolved = resolver.resolve(question.sources)
         if retrieval_only:
             started = time.perf_counter()
-            hits = assistant.retriever.search(question.question, depth)
+            hits = assistant.retriever.search(model_free_standalone(question.question, question.history), depth)
             rows.append(score_question(question, resolved, hits, None, {"retrieve_s": time.perf_counter() - started}))
         else:
             options = {"top_k": top_k} if top_k else {}

@@ -11,11 +11,25 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import numpy as np
+
+from rag.glossary import Glossary
+from rag.names import DocumentNames
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# How much further (in cosine) a named document's best passage may be than the best
+# anywhere before the name counts as mentioned in passing.
+_PASSING_MARGIN = 0.1
+# A question about references, a paper's title or its arXiv id is answered by a
+# bibliography: then reference lists keep their full weight.
+_ASKS_FOR_REFERENCES = re.compile(
+    r"\b(?:cites?|cited|citing|citations?|references?|bibliography|reading list|further reading|arxiv|titles?)\b|"
+    r"参考文献|参考资料|引用|引文|文献|推荐.{0,6}(?:论文|阅读)|论文列表|阅读列表|书单|标题|题目",
+    re.IGNORECASE,
+)
 
 
 class Retriever(ABC):
@@ -97,6 +111,9 @@ class HybridRetriever(Retriever):
         dense_weight: float = 1.0,
         keyword_weight: float = 1.0,
         balance_kinds: bool = True,
+        route_weight: float = 1.0,
+        references_weight: float = 0.5,
+        glossary: bool = True,
     ):
         self.index = index
         self.dense = DenseRetriever(index)
@@ -107,6 +124,13 @@ class HybridRetriever(Retriever):
         kinds = [index.documents.get(c.doc_id, {}).get("kind", "article") for c in index.chunks]
         self.kind_of = kinds if balance_kinds and len(set(kinds)) > 1 else None
         self.lang_of = {doc_id: meta.get("lang") for doc_id, meta in index.documents.items()}
+        self.route_weight = route_weight
+        self.references_weight = references_weight
+        self.names = DocumentNames(index.documents)
+        self.rows_of: dict[str, list[int]] = {}
+        for row, chunk in enumerate(index.chunks):
+            self.rows_of.setdefault(chunk.doc_id, []).append(row)
+        self.glossary = Glossary.from_texts(c.text for c in index.chunks if c.lang == "zh") if glossary else None
 
     def _per_kind(self, ranking: list[tuple[int, float]]) -> list[list[tuple[int, float]]]:
         if self.kind_of is None:
@@ -122,8 +146,10 @@ class HybridRetriever(Retriever):
         n = max(self.candidates, k)
         if self.kind_of is not None:
             n = max(n, 8 * self.candidates)  # deep enough that every kind fills its list
-        dense = self.dense.ranked(query, n)
-        keyword = self.keyword.ranked(query, n)
+        vector = self.index.embedder().embed([query])
+        dense = self.index.search_dense(vector, n)[0]
+        keyword_query = self.glossary.expand(query) if self.glossary is not None else query
+        keyword = self.keyword.ranked(keyword_query, n)
         dense_of = dict(dense)
         keyword_of = dict(keyword)
         rankings, weights = [], []
@@ -131,16 +157,61 @@ class HybridRetriever(Retriever):
             for group in self._per_kind(ranking):
                 rankings.append(group)
                 weights.append(weight)
+        dense_groups = rankings[: len(rankings) // 2]
+        routed = self._routed(query, keyword_query, vector[0], dense)
+        if routed is not None:
+            inside_dense, inside_keyword = routed
+            rankings += [inside_dense, inside_keyword]
+            weights += [self.weights[0] * self.route_weight, self.weights[1] * self.route_weight]
+            dense_of.update(inside_dense)
+            keyword_of.update(inside_keyword)
         fused = rrf_fuse(rankings, weights, self.rrf_k)
-        fused = self._unblind(query, fused, rankings[: len(rankings) // 2])[:k]
+        fused = self._unblind(query, fused, dense_groups)
+        fused = self._weigh_references(query, fused)[:k]
         missing = [row for row, _ in fused if row not in dense_of]
         if missing:
             # Keyword-only hits still get a cosine, so relevance is judged on one scale.
-            dense_of.update(self._cosines(query, missing))
+            dense_of.update({row: float(self.index.vector(row) @ vector[0]) for row in missing})
         return [
             Hit(row, self.index.chunks[row], score, dense=dense_of.get(row), keyword=keyword_of.get(row))
             for row, score in fused
         ]
+
+    def _routed(self, query, keyword_query, vector, dense):
+        """Rankings (dense, keyword) within the documents the question names, or ``None``.
+
+        Each named document is ranked on its own, by cosine and by BM25, and the two
+        rankings join the fusion: its best passages then lead. A name mentioned in
+        passing is no filter: when the named document's closest passage is clearly
+        further from the question than the closest anywhere, nothing is routed.
+        """
+        named = self.names.named(query)
+        rows = [row for doc_id in named for row in self.rows_of.get(doc_id, ())]
+        if not rows:
+            return None
+        cosines = np.array([float(self.index.vector(row) @ vector) for row in rows])
+        order = np.argsort(-cosines, kind="stable")[: self.candidates]
+        inside = [(rows[i], float(cosines[i])) for i in order]
+        best_anywhere = dense[0][1] if dense else -1.0
+        if inside[0][1] < best_anywhere - _PASSING_MARGIN:
+            log.info("%s named in passing in %r: not routed", named, query)
+            return None
+        wanted = set(rows)
+        keyword = [(row, s) for row, s in self.keyword.ranked(keyword_query, len(self.index.chunks)) if row in wanted]
+        log.info("routed %r to %s", query, named)
+        return inside, keyword[: self.candidates]
+
+    def _weigh_references(self, query, fused):
+        """Reference and reading lists count for less, unless the question is about references."""
+        if self.references_weight == 1.0 or _ASKS_FOR_REFERENCES.search(query):
+            return fused
+        chunks = self.index.chunks
+        weighed = [
+            (row, score * self.references_weight if chunks[row].role == "references" else score)
+            for row, score in fused
+        ]
+        order = {row: i for i, (row, _) in enumerate(fused)}
+        return sorted(weighed, key=lambda item: (-item[1], order[item[0]]))
 
     def _unblind(self, query, fused, dense_groups):
         """Lift Chinese passages BM25 could not read, for a question with no Chinese in it."""
@@ -161,7 +232,3 @@ class HybridRetriever(Retriever):
                     scores[row] = max(scores[row], full / (self.rrf_k + rank))
         order = {row: i for i, (row, _) in enumerate(fused)}
         return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
-
-    def _cosines(self, query: str, rows: list[int]) -> dict[int, float]:
-        vector = self.index.embedder().embed([query])[0]
-        return {row: float(self.index.vector(row) @ vector) for row in rows}

@@ -220,6 +220,8 @@ SCRIPT = {
     "GPT-5 哪年发布?": ([HIT_A], REFUSAL, True, []),
     "What is the capital of Australia?": ([HIT_C], "Canberra.", False, []),
     "它的参数量呢?": ([], REFUSAL, True, []),
+    # A retrieval-only run searches the follow-up with the question before it (no model).
+    "GPT-3 有多少参数? 它的参数量呢?": ([], REFUSAL, True, []),
 }
 
 
@@ -351,6 +353,7 @@ def test_retrieval_only_uses_no_model(tmp_path, question_file):
     report = run_eval(assistant, question_file, out_dir=tmp_path / "r", retrieval_only=True, progress=False)
     assert assistant.asked == []
     assert assistant.retriever.calls[0] == ("GPT-3 有多少参数?", 10)
+    assert ("GPT-3 有多少参数? 它的参数量呢?", 10) in assistant.retriever.calls
     t = report.totals
     assert t["accuracy"] is None and t["refusal_accuracy"] is None and t["citation_precision"] is None
     assert t["hit@1"] == pytest.approx(1 / 3) and t["mrr"] == pytest.approx(0.5)

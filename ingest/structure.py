@@ -1,0 +1,159 @@
+"""Recognising the parts of a document that are not running prose: tables and bibliographies.
+
+Owns two judgements the chunker records on each chunk (``Chunk.role``):
+
+- **Tables.** pypdf extracts a PDF table row by row, one line per row, in reading
+  order; what a row loses is what gives it meaning: the caption ("Table 1: ...") and the
+  header row. :func:`find_tables` finds each captioned table on a page (caption above or
+  below the rows, as papers do both), so the chunker can chunk its rows on their own and
+  carry the caption and header with every row group (``Chunk.context``). pdfplumber was
+  measured as the alternative: on the survey's booktabs tables (no ruling lines) its
+  cells come out split mid-word ("Si\\n(B", "ze\\n)") at 0.05-0.5 s a page, while
+  pypdf's lines keep each row whole.
+- **Bibliographies.** Reference lists and reading lists (runs of titles, venues, years,
+  "Paper •") share many words with any question about a paper, and outranked the prose
+  that answers it. :func:`is_bibliography` marks them, so retrieval can weigh them down
+  unless a question asks about references.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# "Table 3: Variations ...", "TABLE 3" (caption on the next line), "表 3 ..." (Chinese).
+_CAPTION = re.compile(r"^[ \t]*(?:TABLE|Table|表)[ \t]*(?:\d{1,2}|[IVX]{1,4})\b(?![.,]?\d)[:.]?")
+_CELL_TOKEN = re.compile(r"\d|^[✓✗×\-–—%*†‡]+$|^\(cid:\d+\)$")
+_SENTENCE = re.compile(r"[.。]\s*$")
+_MAX_ROWS = 60  # longer runs are page layout, not one table
+_MAX_CAPTION_LINES = 4
+_MAX_HEADER_LINES = 2
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table found in a document's text: ``text[start:end]`` holds its header and rows.
+
+    ``caption`` is the caption's text (possibly several lines joined) and ``header`` the
+    header line(s); both are repeated with every chunk of the rows.
+    """
+
+    start: int
+    end: int
+    caption: str
+    header: str
+
+    @property
+    def context(self) -> str:
+        """What a chunk of this table's rows is read with: caption, then header."""
+        return f"{self.caption}\n{self.header}".strip()
+
+
+def _row_like(line: str) -> bool:
+    """A line that reads as a table row: short cells, many numbers or marks, not a sentence."""
+    s = line.strip()
+    if not s or len(s) > 120:
+        return False
+    tokens = s.split()
+    cells = sum(1 for t in tokens if _CELL_TOKEN.search(t))
+    if cells / len(tokens) >= 0.25 and not (len(tokens) > 12 and _SENTENCE.search(s)):
+        return True
+    # Label cells on a line of their own ("Closed", "Company executives").
+    return len(tokens) <= 5 and len(s) <= 50 and not _SENTENCE.search(s)
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each line of ``text[start:end]``, without the newline."""
+    spans, pos = [], start
+    while pos < end:
+        stop = text.find("\n", pos, end)
+        stop = end if stop < 0 else stop
+        spans.append((pos, stop))
+        pos = stop + 1
+    return spans
+
+
+def _run(text: str, lines: list[tuple[int, int]], first: int, step: int) -> list[int]:
+    """Indices of the row-like lines from ``first`` on (``step`` 1 forward, -1 back)."""
+    run: list[int] = []
+    i = first
+    while 0 <= i < len(lines) and len(run) < _MAX_ROWS:
+        line = text[lines[i][0] : lines[i][1]]
+        if not _row_like(line) or _CAPTION.match(line):
+            break
+        run.append(i)
+        i += step
+    return run
+
+
+def find_tables(text: str, start: int = 0, end: int | None = None) -> list[Table]:
+    """The captioned tables in ``text[start:end]`` (one page), in order.
+
+    A caption line ("Table 2: ...") starts a caption that runs to its first full stop
+    (at most four lines). The rows are the row-like lines right after the caption, or,
+    when fewer than two follow it, right before it (a caption under its table). The
+    header is the first line of the table, or the lines between the caption and the
+    first row. A caption without rows next to it (a mention in prose) is no table.
+    """
+    end = len(text) if end is None else end
+    lines = _lines(text, start, end)
+    tables: list[Table] = []
+    taken = -1  # last line used by a table: a table never starts inside another
+    i = 0
+    while i < len(lines):
+        line = text[lines[i][0] : lines[i][1]]
+        if not _CAPTION.match(line) or i <= taken:
+            i += 1
+            continue
+        last = i
+        while not _SENTENCE.search(text[lines[last][0] : lines[last][1]]) and last - i < _MAX_CAPTION_LINES - 1:
+            if last + 1 >= len(lines) or _CAPTION.match(text[lines[last + 1][0] : lines[last + 1][1]]):
+                break
+            last += 1
+        caption = " ".join(text[a:b].strip() for a, b in lines[i : last + 1])
+        # Caption above: header lines (not row-like, e.g. "Model") then rows.
+        header_end = last + 1
+        while header_end < len(lines) and header_end - last <= _MAX_HEADER_LINES:
+            if _row_like(text[lines[header_end][0] : lines[header_end][1]]):
+                break
+            header_end += 1
+        below = _run(text, lines, header_end, 1)
+        if len(below) >= 2:
+            first, final = last + 1, below[-1]
+            header_lines = lines[last + 1 : header_end] or [lines[below[0]]]
+        else:
+            above = _run(text, lines, i - 1, -1)
+            above = [j for j in above if j > taken]
+            if len(above) < 2:
+                i = last + 1
+                continue
+            first, final = min(above), max(above)
+            header_lines = [lines[first]]
+        header = " ".join(text[a:b].strip() for a, b in header_lines)
+        tables.append(Table(lines[first][0], lines[final][1], caption, header))
+        taken = max(final, last)
+        i = taken + 1
+    return tables
+
+
+# Marks of a citation: a year, a venue, "arXiv", "et al.", "Paper •", "In Proceedings".
+_CITATION_MARK = re.compile(
+    r"\b(?:19|20)\d\d[a-z]?\b|\barxiv\b|\bet al\.|\bpaper\s*•|•\s*paper\b|\bblog post\b|\bin proceedings\b|"
+    r"\b(?:neurips|nips|icml|iclr|acl|emnlp|naacl|coling|aaai|ijcai|cvpr|iccv|eccv|tacl|jmlr|corr)\b|"
+    r"\bproc\.|\bpp\.\s*\d|\bvol\.\s*\d|\bpreprint\b|\bconference\b|\btransactions\b",
+    re.IGNORECASE,
+)
+_REFERENCE_HEADING = re.compile(r"^\s*(?:references?|bibliography|参考文献|参考资料|引用)\b", re.IGNORECASE)
+
+
+def is_bibliography(text: str, section: str | None = None) -> bool:
+    """Whether a passage is a reference or reading list rather than prose.
+
+    A passage under a "References" heading is one; otherwise it must be dense with
+    citation marks (years, venues, "arXiv", "et al.", "Paper •"): at least one every
+    60 characters and at least five in all. Prose that cites a few papers stays prose.
+    """
+    if section and _REFERENCE_HEADING.match(section):
+        return True
+    marks = len(_CITATION_MARK.findall(text))
+    return marks >= 5 and marks * 60 >= len(text)

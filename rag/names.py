@@ -1,0 +1,74 @@
+"""Which indexed documents a question names: by title, short name, arXiv id or 《…》.
+
+Owns the names a document answers to. They are all taken from the index: the title and
+its parts, the words of the document id ("llm-evolution-tree" gives the English
+"evolution tree" to a Chinese article), the arXiv id, and for a Chinese version of a
+paper "中文版"/"Chinese". A question names a document when it uses a naming word
+("article", "paper", "survey", 文章, 论文, 综述, 《…》, a quoted title, an arXiv id) and shares with one
+document's names more than with any other: each shared word counts by how few
+documents use it, so "evolution tree" picks one article where "LLM" picks none.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from ingest.keyword import tokenize
+
+_CUE = re.compile(
+    r"\b(?:articles?|papers?|surveys?|posts?|blogs?|notes|report|write-?up|arxiv)\b|"
+    r"文章|论文|综述|笔记|一文|文中|原文|《[^》]+》|\b\d{4}\.\d{4,5}\b|"
+    r"(?<!\w)['\"“‘][^'\"”’]{12,}['\"”’]",  # a quoted title
+    re.IGNORECASE,
+)
+_ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Words that name what kind of thing a document is, not which one: every document has them.
+_GENERIC = frozenset(tokenize("article paper arxiv 文章 论文"))
+_MIN_SCORE = 1.2  # a word only two of a dozen documents share (log 6 = 1.8) passes; "llm" does not
+
+
+class DocumentNames:
+    """The names of an index's documents, and which of them a question names."""
+
+    def __init__(self, documents: Mapping[str, Mapping]):
+        self.names: dict[str, set[str]] = {}
+        self.lang: dict[str, str | None] = {}
+        for doc_id, meta in documents.items():
+            words = [meta.get("title") or "", re.sub(r"^arxiv-", "", doc_id).replace("-", " ")]
+            if meta.get("kind") == "paper" and meta.get("lang") == "zh":
+                words.append("中文版 Chinese")
+            names = set(tokenize(" ".join(words))) - _GENERIC
+            if meta.get("arxiv_id"):
+                names.add(meta["arxiv_id"])
+            self.names[doc_id] = names
+            self.lang[doc_id] = meta.get("lang")
+        df: dict[str, int] = {}
+        for names in self.names.values():
+            for word in names:
+                df[word] = df.get(word, 0) + 1
+        n = max(len(self.names), 1)
+        self.weight = {word: math.log(n / count) for word, count in df.items()}
+
+    def named(self, question: str) -> tuple[str, ...]:
+        """The documents ``question`` names (best first; several only on a tie), or ``()``.
+
+        Ties go to documents in the question's language ("the survey" in English is the
+        English survey); an arXiv id names every version of that paper.
+        """
+        if not _CUE.search(question):
+            return ()
+        words = set(tokenize(question))
+        words.update(_ARXIV_ID.findall(question))
+        scores = {
+            doc_id: sum(self.weight[w] for w in words & names) for doc_id, names in self.names.items()
+        }
+        best = max(scores.values(), default=0.0)
+        if best < _MIN_SCORE:
+            return ()
+        top = [doc_id for doc_id, score in scores.items() if score >= best - 1e-9]
+        lang = "zh" if _CJK.search(question) else "en"
+        same = [doc_id for doc_id in top if self.lang[doc_id] == lang]
+        return tuple(same or top)

@@ -1,0 +1,138 @@
+"""Retrieval across documents and languages: routing by name, reference lists, the glossary, the floor."""
+
+import numpy as np
+
+from ingest.documents import Chunk
+from rag.answer import judge_relevance
+from rag.evaluate import model_free_standalone
+from rag.glossary import Glossary
+from rag.names import DocumentNames
+from rag.retrieve import HybridRetriever
+from rag.types import Hit
+from tests.fakes import FakeIndex
+
+DOCUMENTS = {
+    "arxiv-1310.4546": {"title": "Distributed Representations of Words and Phrases and their Compositionality",
+                        "arxiv_id": "1310.4546", "kind": "paper", "lang": "en"},
+    "llm-evolution-tree": {"title": "大语言模型(LLM)的进化树", "kind": "article", "lang": "zh"},
+    "llm-evolution-and-future": {"title": "LLM 的演变与未来", "kind": "article", "lang": "zh"},
+    "arxiv-2303.18223": {"title": "A Survey of Large Language Models", "arxiv_id": "2303.18223",
+                         "kind": "paper", "lang": "en"},
+    "arxiv-2303.18223-zh": {"title": "大语言模型综述", "arxiv_id": "2303.18223", "kind": "paper", "lang": "zh"},
+}
+
+
+def test_a_document_is_named_by_title_short_name_arxiv_id_or_book_title_marks():
+    names = DocumentNames(DOCUMENTS)
+    assert names.named("How many examples does the test set in 'Distributed Representations of Words and "
+                       "Phrases' contain?") == ("arxiv-1310.4546",)
+    assert names.named("In the phrases paper, which token is closest?") == ("arxiv-1310.4546",)
+    assert names.named("What does arXiv 1310.4546 report?") == ("arxiv-1310.4546",)
+    assert names.named("What does the evolution-tree article say about Meta?") == ("llm-evolution-tree",)
+    assert names.named("《LLM 的演变与未来》里举了哪些模型?") == ("llm-evolution-and-future",)
+    # The same survey in two languages: the question's language decides; "中文版" names the translation.
+    assert names.named("According to the survey, how many layers does PaLM have?") == ("arxiv-2303.18223",)
+    assert names.named("中文版综述里 PaLM 有多少层?") == ("arxiv-2303.18223-zh",)
+
+
+def test_no_document_is_named_without_a_naming_word_or_by_generic_words():
+    names = DocumentNames(DOCUMENTS)
+    assert names.named("How are words and phrases represented?") == ()  # no "paper", "article", 《》
+    assert names.named("Which paper came first?") == ()  # a naming word, but no document's name
+
+
+def _routing_index():
+    texts = [
+        "reference list: distributed representations of words and phrases, phrase analogy, 2013",  # other doc
+        "the phrase analogy test set has 3218 examples",  # the named paper
+        "phrase analogy results and examples in the related work",  # another document
+    ]
+    index = FakeIndex(texts, ["phrase", "analogy", "examples", "test"])
+    index.chunks = [
+        Chunk(doc_id=d, title=d, text=t, start=0, end=len(t), role=r)
+        for d, t, r in zip(["llm-evolution-tree", "arxiv-1310.4546", "llm-evolution-and-future"], texts,
+                           ["references", "text", "text"])
+    ]
+    index.documents = {d: DOCUMENTS[d] for d in ("llm-evolution-tree", "arxiv-1310.4546", "llm-evolution-and-future")}
+    return index
+
+
+def test_a_question_naming_a_paper_searches_that_paper_first():
+    index = _routing_index()
+    question = "How many examples does the phrase analogy test set in the 'Distributed Representations' paper contain?"
+    plain = HybridRetriever(index, candidates=3, references_weight=1.0)
+    plain.names.named = lambda q: ()
+    routed = HybridRetriever(index, candidates=3, references_weight=1.0)
+    assert plain.search(question, 3)[0].row != 1
+    assert routed.search(question, 3)[0].row == 1
+
+
+def test_a_name_mentioned_in_passing_is_no_filter():
+    index = _routing_index()
+    # The named paper holds nothing close to the question: its passage must not be lifted.
+    index.vectors = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    index.embedder = lambda: type("E", (), {"embed": staticmethod(lambda texts: np.array([[0.0, 1.0]], dtype=np.float32))})()
+    hybrid = HybridRetriever(index, candidates=3, references_weight=1.0)
+    hits = hybrid.search("Unlike the phrases paper, what related work discusses the results?", 3)
+    assert hits[0].row != 1
+
+
+def test_reference_lists_do_not_outrank_prose_unless_references_are_asked_for():
+    index = _routing_index()
+    index.documents = {d: {**m, "title": "x"} for d, m in index.documents.items()}  # nothing named
+    weighed = HybridRetriever(index, candidates=3)
+    unweighed = HybridRetriever(index, candidates=3, references_weight=1.0)
+    question = "phrase analogy 2013 representations"
+    assert unweighed.search(question, 3)[0].row == 0
+    assert weighed.search(question, 3)[0].row != 0
+    assert weighed.search("Which references on phrase analogy 2013 representations are there?", 3)[0].row == 0
+
+
+def test_the_glossary_pairs_terms_glossed_in_parentheses():
+    glossary = Glossary.from_texts([
+        "Transformer 的主要特点是其自注意力(self-attention)机制。",
+        "扩展法则(Scaling Laws)描述了性能与规模的关系。",
+        "RLHF(基于人类反馈的强化学习)让模型对齐。",
+        "no Chinese here (none)",
+    ])
+    assert glossary.translations("What does self-attention compute?") == ["自注意力"]
+    assert glossary.translations("What do scaling laws predict?") == ["扩展法则"]
+    assert glossary.translations("自注意力有什么用?") == ["self-attention"]
+    assert "none" not in glossary.zh_of
+
+
+def test_an_english_question_reaches_a_chinese_passage_through_the_glossary():
+    texts = ["注意力机制之一是自注意力(self-attention),它并行处理整个序列。", "attention is used by many models"]
+    index = FakeIndex(texts, ["nothing-shared"])
+    for c, lang in zip(index.chunks, ["zh", "en"]):
+        index.documents[c.doc_id] = {"kind": "article", "lang": lang}
+    index.chunks = [Chunk(doc_id=c.doc_id, title=c.title, text=c.text, start=0, end=len(c.text), lang=lang)
+                    for c, lang in zip(index.chunks, ["zh", "en"])]
+    index.search_keyword = lambda q, k: [(0, 2.0)] if "自注意力" in q else [(1, 1.0)]
+    question = "Why can self-attention process a sequence in parallel?"
+    assert HybridRetriever(index, candidates=2).search(question, 1)[0].row == 0
+    assert HybridRetriever(index, candidates=2, glossary=False).search(question, 1)[0].row == 1
+
+
+def test_the_floor_needs_some_closeness_in_meaning_besides_shared_keywords():
+    chunk = Chunk(doc_id="d", title="d", text="FIFA 2022 World models, a reference list", start=0, end=40)
+    hits = [Hit(0, chunk, 0.1, dense=0.06)]
+    question = "Who won the 2022 FIFA World Cup?"
+    assert judge_relevance(question, hits, 0.28, 0.45).ok  # the old floor let it through
+    assert not judge_relevance(question, hits, 0.28, 0.45, min_dense_with_keywords=0.15).ok
+    close = [Hit(0, chunk, 0.1, dense=0.2)]
+    assert judge_relevance(question, close, 0.28, 0.45, min_dense_with_keywords=0.15).ok
+
+
+def test_a_document_name_is_not_an_unknown_name_to_refuse():
+    chunk = Chunk(doc_id="d", title="d", text="The CBOW and Skip-gram architectures are proposed.", start=0, end=50)
+    hits = [Hit(0, chunk, 0.1, dense=0.5)]
+    assert judge_relevance("Which two architectures does the word2vec paper propose?", hits, 0.28, 0.45).ok
+    assert not judge_relevance("Which two architectures does word2vec propose?", hits, 0.28, 0.45).ok
+
+
+def test_a_retrieval_only_follow_up_is_searched_with_the_question_before_it():
+    history = (("OpenAI 是什么时候发布 GPT-3 的?", "2020 年 5 月"),)
+    assert model_free_standalone("那 GPT-2 呢?", history) == "OpenAI 是什么时候发布 GPT-2 的?"
+    assert model_free_standalone("它的参数量有多大?", history) == "OpenAI 是什么时候发布 GPT-3 的? 它的参数量有多大?"
+    assert model_free_standalone("GPT-3 有多少参数?", ()) == "GPT-3 有多少参数?"

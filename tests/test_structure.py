@@ -1,0 +1,104 @@
+"""Tables and bibliographies: found at ingest, kept with their caption and header, marked."""
+
+from pathlib import Path
+
+from ingest.chunk import chunk_document
+from ingest.clean import clean_text
+from ingest.documents import ChunkerSettings, Document, Page
+from ingest.loaders import load_file
+from ingest.structure import find_tables, is_bibliography
+
+PAGE = [
+    "Training used a large cluster, as the following table lists for each model.",
+    "Table 1: Hardware used to train each model in this survey.",
+    "Model Release Size Hardware",
+    "Gopher Dec-2021 280 4096 TPU v3",
+    "GLaM Dec-2021 1200 1024 TPU v4",
+    "PaLM Apr-2022 540 6144 TPU v4",
+    "OPT May-2022 175 992 A100",
+    "We now turn to the data these models were trained on, which matters as much as the hardware did.",
+]
+
+
+def _pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with one text line per entry (pypdf reads them back as lines)."""
+    shown = " ".join(f"({line}) Tj 0 -14 Td" for line in lines)
+    stream = f"BT /F1 10 Tf 72 720 Td {shown} ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    for offset in offsets:
+        out += f"{offset:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _paper(text: str) -> Document:
+    return Document(doc_id="p", title="P", text=text, source="p.pdf", sha256="0", lang="en", kind="paper",
+                    extractor="pypdf", pages=(Page(2, 0, len(text)),))
+
+
+def test_a_pdf_table_row_is_chunked_with_its_caption_and_header(tmp_path: Path):
+    path = tmp_path / "paper.pdf"
+    path.write_bytes(_pdf(PAGE))
+    text = clean_text(load_file(path).pages[0])
+    chunks = chunk_document(_paper(text), ChunkerSettings(size=60, overlap=0))
+    palm = [c for c in chunks if "PaLM" in c.text]
+    assert len(palm) == 1 and palm[0].role == "table"
+    # The row group alone says nothing of chips; with its caption and header it does.
+    assert "Table 1: Hardware used to train each model" in palm[0].search_text
+    assert "Model Release Size Hardware" in palm[0].search_text
+    assert "6144 TPU v4" in palm[0].text and text[palm[0].start : palm[0].end] == palm[0].text
+    # The prose around the table is not part of it.
+    prose = [c for c in chunks if "turn to the data" in c.text]
+    assert prose and prose[0].role == "text" and prose[0].context is None
+
+
+def test_a_caption_under_its_table_takes_the_rows_above_it():
+    text = "\n".join([
+        "Method Time Accuracy",
+        "NEG-5 38 59",
+        "NEG-15 97 61",
+        "HS-Huffman 41 47",
+        "Table 1: Accuracy of various Skip-gram models on the analogy task.",
+        "As the table shows, negative sampling outperforms the hierarchical softmax on this task overall.",
+    ])
+    [table] = find_tables(text)
+    assert text[table.start : table.end].splitlines() == ["Method Time Accuracy", "NEG-5 38 59", "NEG-15 97 61", "HS-Huffman 41 47"]
+    assert table.caption.startswith("Table 1: Accuracy") and table.header == "Method Time Accuracy"
+
+
+def test_a_table_mentioned_in_prose_is_no_table():
+    text = (
+        "The results are summarized in Table 3 and discussed below in more detail for each of the models.\n"
+        "Our best model reaches the highest accuracy of all the models we compared in these experiments."
+    )
+    assert find_tables(text) == []
+
+
+def test_reference_lists_are_marked_and_prose_that_cites_is_not():
+    reading_list = (
+        "• Attention is all you need, NeurIPS 2017. Paper • BERT: Pre-training of deep bidirectional "
+        "transformers, NAACL 2019. Paper • Language models are few-shot learners, NeurIPS 2020. Paper • "
+        "Training language models to follow instructions, arXiv 2022. Paper"
+    )
+    prose = (
+        "The Transformer (Vaswani et al., 2017) replaced recurrence with attention, and BERT built on it "
+        "to pre-train bidirectional encoders that many later systems fine-tuned for their own tasks."
+    )
+    assert is_bibliography(reading_list)
+    assert not is_bibliography(prose)
+    assert is_bibliography("Alammar, J. The illustrated transformer.", section="References")
+    chunks = chunk_document(_paper(reading_list + "\n\n" + prose), ChunkerSettings(size=300, overlap=0))
+    assert [c.role for c in chunks] == ["references", "text"]
