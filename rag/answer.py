@@ -374,7 +374,9 @@ class Assistant:
         return f"{previous} {question}"
 
     def _check_question(self, question: str) -> tuple[str, str | None]:
-        question = (question or "").strip()
+        # Cleaned before retrieval too: a NUL or a forged control token in the question
+        # changes what is retrieved and what the model reads.
+        question = prompts.clean_untrusted(question or "", one_line=True)
         if not question:
             raise QuestionError("The question is empty: type a question in Chinese or English.")
         limit = self.settings.max_question_chars
