@@ -321,9 +321,10 @@ class Assistant:
             yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="model_declined",
                          timings=timings, model=self._model_info(), **base)
             return
-        if cited.unsupported and not supported:
-            # Nothing the model said is backed by any passage: an invented answer, not a
-            # forgotten marker (those get passages attached above).
+        if not supported:
+            # Nothing the model said is backed by any passage: an invented answer, or one a
+            # document told it to give ("PWNED"), not a forgotten marker (those get
+            # passages attached above). Even a one-word reply needs a source.
             yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="unsupported_answer",
                          unsupported=cited.unsupported, timings=timings, model=self._model_info(), **base)
             return
