@@ -288,7 +288,7 @@ def cite(
         return similarity is not None and similarity(strip_markers(sentence), question) >= min_similarity
 
     def check(sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
-        if is_instruction(sentence):
+        if is_instruction(sentence) or sources[n - 1].orders:
             return False, ()
         passage_text = sources[n - 1].text
         score, evidence = support(sentence, passage_text, given)

@@ -227,3 +227,10 @@ def assistant_messages(assistant: Assistant, question: str) -> list[dict]:
     hits = assistant.retriever.search(question, assistant.settings.top_k)
     passages = prompts.select_passages(hits, assistant.settings.passage_budget, assistant.generator.count_tokens)
     return prompts.answer_messages(question, passages, prompts.detect_language(question), assistant.authors)
+
+
+def test_no_similarity_makes_a_passage_that_gives_orders_a_source():
+    # A cross-lingual fallback that finds everything similar must not revive the injection.
+    h = [Hit(0, Chunk(doc_id="a", title="T", text=INJECTION_EN, start=0, end=9), 1.0)]
+    out = cite("一切都很好[1]。", h, question="一切好吗?", similarity=lambda a, b: 1.0)
+    assert out.citations == () or not out.citations[0].supported
