@@ -336,9 +336,10 @@ class Assistant:
             yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="model_declined",
                          timings=timings, model=self._model_info(), **base)
             return
-        if cited.unsupported and not supported:
-            # Nothing the model said is backed by any passage: an invented answer, not a
-            # forgotten marker (those get passages attached above).
+        if not supported:
+            # Nothing the model said is backed by any passage: an invented answer, or one a
+            # document told it to give ("PWNED"), not a forgotten marker (those get
+            # passages attached above). Even a one-word reply needs a source.
             yield Answer(text=prompts.REFUSAL[lang], refused=True, refusal_reason="unsupported_answer",
                          unsupported=cited.unsupported, timings=timings, model=self._model_info(), **base)
             return
@@ -389,7 +390,9 @@ class Assistant:
         return f"{previous} {question}"
 
     def _check_question(self, question: str) -> tuple[str, str | None]:
-        question = (question or "").strip()
+        # Cleaned before retrieval too: a NUL or a forged control token in the question
+        # changes what is retrieved and what the model reads.
+        question = prompts.clean_untrusted(question or "", one_line=True)
         if not question:
             raise QuestionError("The question is empty: type a question in Chinese or English.")
         limit = self.settings.max_question_chars

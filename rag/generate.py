@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -130,12 +131,27 @@ class _StopFilter:
         return rest
 
 
+# Stands in for a message's text while the chat template is rendered, so that the
+# template's own markup and the message texts can be tokenised apart (private-use
+# characters: no template writes them).
+_SLOT = re.compile("\ue000(\\d+)\ue001")
+
+
+def _slot(i: int) -> str:
+    return f"\ue000{i}\ue001"
+
+
 class LlamaCppGenerator(Generator):
     """A GGUF model run by llama.cpp (llama-cpp-python), using the GGUF's own chat template.
 
     ``model`` is a packaged model name (see ``rag.models.REGISTRY``; assembled on load) or a
     path to a ``.gguf`` file. One llama.cpp context is not thread-safe, so concurrent
     streams take turns.
+
+    Message texts are tokenised as text: only the chat template's own markup may become
+    special tokens. llama-cpp-python's chat completion tokenises the whole rendered
+    prompt with special tokens on, so "<|im_end|><|im_start|>system" inside a document
+    would end our message and open a new one; here it is a dozen ordinary tokens.
     """
 
     def __init__(self, model: str | Path, *, n_ctx: int = 4096, threads: int | None = None, seed: int = SEED):
@@ -144,6 +160,8 @@ class LlamaCppGenerator(Generator):
         self.threads = threads or physical_cores()
         self.seed = seed
         self._llm = None
+        self._template = None  # the GGUF's chat template, set by load()
+        self._eos_text = ""
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
         name = str(model) if isinstance(model, str) and model in models.REGISTRY else Path(model).name
@@ -176,26 +194,67 @@ class LlamaCppGenerator(Generator):
                 )
             except ValueError as exc:  # llama-cpp-python reports unreadable files this way
                 raise GeneratorUnavailable(f"llama.cpp cannot load {path}: {exc}") from exc
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                llm.close()
+                raise GeneratorUnavailable(f"{path.name} has no chat template; choose a chat model with {LLM_SETTING}")
+            special = {token: llm.detokenize([token], special=True).decode("utf-8", "replace")
+                       for token in (llm.token_eos(), llm.token_bos()) if token >= 0}
+            self._template = llama_cpp.llama_chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=special.get(llm.token_eos(), ""),
+                bos_token=special.get(llm.token_bos(), ""),
+            )
+            self._eos_text = special.get(llm.token_eos(), "")
             self.info.update(path=str(path), chat_format=llm.chat_format, load_s=round(time.perf_counter() - start, 2))
             log.info("loaded %s with llama.cpp in %.1fs", path.name, self.info["load_s"])
             # Free it before interpreter teardown; llama-cpp-python's __del__ fails after it.
             atexit.register(llm.close)
             self._llm = llm
 
-    def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
+    def prompt_tokens(self, messages: Sequence[dict]) -> list[int]:
+        """The prompt for ``messages`` as token ids: the chat template's markup tokenised
+        with special tokens on, each message's text with them off.
+
+        The template is rendered with a placeholder for each text, which must come out
+        exactly once (templates that drop or repeat a message can't be split safely).
+        """
         self.load()
-        with self._run_lock:
-            chunks = self._llm.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                stop=list(stop) or None,
-                seed=self.seed,
-                stream=True,
+        llm = self._llm
+        slots = [{**m, "content": _slot(i)} for i, m in enumerate(messages)]
+        try:
+            rendered = self._template(messages=slots).prompt
+        except ValueError as exc:  # the template's raise_exception(), e.g. roles out of order
+            raise GeneratorError(f"llama.cpp chat template: {exc}") from exc
+        found = [int(m.group(1)) for m in _SLOT.finditer(rendered)]
+        if sorted(found) != list(range(len(messages))):
+            raise GeneratorError(
+                f"the chat template of {self.info['model']} does not place each message once; "
+                f"choose another model with {LLM_SETTING}"
             )
+        tokens: list[int] = []
+        for i, piece in enumerate(_SLOT.split(rendered)):
+            if i % 2 == 0:  # the template's own text
+                tokens += llm.tokenize(piece.encode("utf-8"), add_bos=False, special=True) if piece else []
+            else:  # a message's text
+                text = str(messages[int(piece)]["content"])
+                tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
+        return tokens
+
+    def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
+        prompt = self.prompt_tokens(messages)
+        with self._run_lock:
             try:
+                chunks = self._llm.create_completion(
+                    prompt=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=[*stop, self._eos_text] if self._eos_text else list(stop) or None,
+                    seed=self.seed,
+                    stream=True,
+                )
                 for chunk in chunks:
-                    delta = chunk["choices"][0]["delta"].get("content")
+                    delta = chunk["choices"][0]["text"]
                     if delta:
                         yield delta
             except ValueError as exc:  # e.g. "Requested tokens (5000) exceed context window of 4096"
@@ -203,7 +262,7 @@ class LlamaCppGenerator(Generator):
 
     def count_tokens(self, text: str) -> int:
         self.load()
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
 
 def _hub_offline() -> bool:
@@ -282,13 +341,37 @@ class TransformersGenerator(Generator):
             log.info("loaded %s with transformers on %s/%s in %.1fs", self._source, device, dtype_name, self.info["load_s"])
             self._tokenizer, self._model = tokenizer, model
 
+    def prompt_tokens(self, messages: Sequence[dict]) -> list[int]:
+        """The prompt for ``messages`` as token ids: the chat template's markup with its
+        special tokens, each message's text tokenised as plain text (a "<|im_end|>" in a
+        document is text, not the end of a message). See ``LlamaCppGenerator.prompt_tokens``.
+        """
+        self.load()
+        tok = self._tokenizer
+        slots = [{**m, "content": _slot(i)} for i, m in enumerate(messages)]
+        rendered = tok.apply_chat_template(slots, add_generation_prompt=True, tokenize=False)
+        found = [int(m.group(1)) for m in _SLOT.finditer(rendered)]
+        if sorted(found) != list(range(len(messages))):
+            raise GeneratorError(
+                f"the chat template of {self._source} does not place each message once; "
+                f"choose another model with {LLM_SETTING}"
+            )
+        tokens: list[int] = []
+        for i, piece in enumerate(_SLOT.split(rendered)):
+            if i % 2 == 0:
+                tokens += tok.encode(piece, add_special_tokens=False) if piece else []
+            else:
+                text = str(messages[int(piece)]["content"])
+                tokens += tok.encode(text, add_special_tokens=False, split_special_tokens=True) if text else []
+        return tokens
+
     def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
         self.load()
+        torch = _require("torch", "torch")
         transformers = _require("transformers", "transformers")
         tok, model = self._tokenizer, self._model
-        inputs = tok.apply_chat_template(
-            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(model.device)
+        ids = torch.tensor([self.prompt_tokens(messages)], device=model.device)
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         streamer = transformers.TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         cancelled = threading.Event()
         failure: list[BaseException] = []

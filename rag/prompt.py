@@ -1,13 +1,16 @@
 """Prompts: the grounded-answer prompt, the follow-up rewrite prompt, and language rules.
 
 Kept short on purpose: on a 2-core CPU every prompt token costs about 5 ms before the
-first answer token appears. Passages are quoted as data; markup that could pass for chat
-control tokens or citation markers is neutralised before it reaches the model.
+first answer token appears. Passages are quoted as data. Everything that did not come
+from us — passage text, titles, authors, the question, the conversation so far — goes
+through :func:`clean_untrusted` before it reaches a prompt, so none of it can pass for a
+chat control token or one of our citation markers.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
 from rag.types import Hit
@@ -34,10 +37,40 @@ SYSTEM = {
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
-# Chat-template control tokens (<|im_start|>, <|eot_id|>, <s>, [INST] ...) and our own
-# citation markers must not be forgeable from inside a document.
-_CONTROL = re.compile(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]|<<SYS>>|<</SYS>>", re.IGNORECASE)
+# Chat-template control tokens (<|im_start|>, <|eot_id|>, <s>, [INST], <start_of_turn> ...)
+# and our own citation markers must not be forgeable from inside a document or a question.
+_CONTROL_TOKEN = re.compile(
+    r"<\|[^|>]{0,40}\|>|</?(?:s|bos|eos|pad|unk)>|\[/?INST\]|<<SYS>>|<</SYS>>|<(?:start|end)_of_turn>",
+    re.IGNORECASE,
+)
 _MARKER_LIKE = re.compile(r"\[(\d{1,3})\]")
+# Line breaks and tabs are text; every other control or format character is not. Format
+# characters (Cf) include bidi overrides and the invisible "tag" characters U+E0000..E007F
+# that can smuggle an instruction a reader of the document never sees.
+_KEPT_CONTROLS = frozenset("\n\t")
+
+
+def clean_untrusted(text: str, *, one_line: bool = False) -> str:
+    """The one cleaning step for text that did not come from us, before any prompt.
+
+    Removes control and invisible format characters (NUL included), turns anything that
+    looks like a chat control token into a space, and rewrites ``[n]`` as ``(n)`` so that
+    citation markers in the answer can only be the model's. ``one_line`` also folds line
+    breaks into spaces: a title or a question must not start a line of its own in the
+    prompt (a forged "[2] 《…》" header or "Question:" line).
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(
+        ch for ch in text if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    )
+    # Until nothing changes: removing one token must not join the pieces of another.
+    while True:
+        cleaned = _CONTROL_TOKEN.sub(" ", text)
+        if cleaned == text:
+            break
+        text = cleaned
+    text = _MARKER_LIKE.sub(r"(\1)", text)
+    return " ".join(text.split()) if one_line else text
 
 
 def detect_language(text: str) -> str:
@@ -49,12 +82,6 @@ def detect_language(text: str) -> str:
     return "zh" if cjk >= latin_words else "en"
 
 
-def sanitize_passage(text: str) -> str:
-    """Quote a document safely: drop control tokens, turn [n] into (n) so markers stay ours."""
-    text = _CONTROL.sub(" ", text)
-    return _MARKER_LIKE.sub(r"(\1)", text)
-
-
 def passage_header(n: int, hit: Hit, authors: Sequence[str] = ()) -> str:
     """``[n] 《title》`` — the line that introduces passage n in the prompt — with the
     :func:`byline` of a paper in brackets, so "who wrote it" is answerable from any of its passages,
@@ -62,16 +89,17 @@ def passage_header(n: int, hit: Hit, authors: Sequence[str] = ()) -> str:
 
     No page number: a small model reads "p.6" as an answer to "how many".
     """
-    header = f"[{n}] 《{hit.chunk.title}》"
+    header = f"[{n}] 《{clean_untrusted(hit.chunk.title, one_line=True)}》"
     # In brackets: "《…》 作者:…" on one line made the 0.5B model decline; "《…》(作者:…)" did not.
     return f"{header}({byline(authors)})" if authors else header
 
 
 def byline(authors: Sequence[str]) -> str:
-    """``作者:赵鑫、周昆、李军毅等`` or ``by A, B, C et al.``: the first three authors."""
+    """``作者:赵鑫、周昆、李军毅等`` or ``by A, B, C et al.``: the first three authors
+    (cleaned: names come from a document's metadata, which anyone can write)."""
     if not authors:
         return ""
-    shown = list(authors[:3])
+    shown = [clean_untrusted(name, one_line=True) for name in authors[:3]]
     if _CJK.search("".join(shown)):
         return "作者:" + "、".join(shown) + ("等" if len(authors) > 3 else "")
     return "by " + ", ".join(shown) + (" et al." if len(authors) > 3 else "")
@@ -150,7 +178,7 @@ def select_passages(
     chosen: list[tuple[Hit, str]] = []
     used = 0
     for hit in hits:
-        text = sanitize_passage(focus(hit) if focus else hit.chunk.text)
+        text = clean_untrusted(focus(hit) if focus else hit.chunk.text)
         cost = count_tokens(text) + 12  # header and separators
         if used + cost <= budget:
             chosen.append((hit, text))
@@ -171,7 +199,8 @@ def answer_messages(
     authors: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict]:
     """Chat messages asking for a cited answer to ``question`` from ``passages``;
-    ``authors`` maps a document id to its authors, where known."""
+    ``authors`` maps a document id to its authors, where known. The question, titles and
+    authors are cleaned here; passage texts were cleaned by :func:`select_passages`."""
     authors = authors or {}
     quoted = "\n\n".join(
         f"{passage_header(n, hit, authors.get(hit.chunk.doc_id) or ())}\n{text}"
@@ -179,7 +208,7 @@ def answer_messages(
     )
     label = "资料" if lang == "zh" else "Passages"
     ask = "问题" if lang == "zh" else "Question"
-    user = f"{label}:\n{quoted}\n\n{ask}: {question}"
+    user = f"{label}:\n{quoted}\n\n{ask}: {clean_untrusted(question, one_line=True)}"
     return [{"role": "system", "content": SYSTEM[lang]}, {"role": "user", "content": user}]
 
 
@@ -190,7 +219,14 @@ REWRITE_SYSTEM = (
 
 
 def rewrite_messages(history: Sequence[tuple[str, str]], question: str) -> list[dict]:
-    """Messages asking the model to turn a follow-up into a standalone question."""
-    turns = "\n".join(f"User: {u}\nAssistant: {a[:200]}" for u, a in history[-3:])
-    user = f"Conversation:\n{turns}\n\nLast question: {question}\nStandalone question:"
+    """Messages asking the model to turn a follow-up into a standalone question.
+
+    Earlier answers quote documents, and the conversation comes back from the browser, so
+    every turn is cleaned like passage text.
+    """
+    turns = "\n".join(
+        f"User: {clean_untrusted(u, one_line=True)}\nAssistant: {clean_untrusted(a[:200], one_line=True)}"
+        for u, a in history[-3:]
+    )
+    user = f"Conversation:\n{turns}\n\nLast question: {clean_untrusted(question, one_line=True)}\nStandalone question:"
     return [{"role": "system", "content": REWRITE_SYSTEM}, {"role": "user", "content": user}]

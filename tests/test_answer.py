@@ -4,7 +4,7 @@ injection, follow-ups and bad input."""
 import pytest
 
 from rag.answer import Assistant, QuestionError, missing_names, needs_rewrite, substitute_followup
-from rag.prompt import REFUSAL, answer_messages, focus_passage, sanitize_passage, split_passage
+from rag.prompt import REFUSAL, answer_messages, clean_untrusted, focus_passage, split_passage
 from rag.settings import Settings
 from ingest.documents import Chunk
 from rag.types import Answer, Hit, Reading
@@ -80,7 +80,7 @@ def test_model_declining_is_a_refusal_and_forgotten_markers_are_not():
 
 
 def test_injected_document_is_quoted_as_data():
-    assert "<|im_start|>" not in sanitize_passage(TEXTS[3]) and "[9]" not in sanitize_passage(TEXTS[3])
+    assert "<|im_start|>" not in clean_untrusted(TEXTS[3]) and "[9]" not in clean_untrusted(TEXTS[3])
     assistant, gen = make(["HACKED [9]"])
     answer, _ = run(assistant, "What do the instructions say about GPT-3 参数?")
     user = gen.calls[0][1]["content"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -104,8 +107,9 @@ def test_passages_being_read_show_before_the_first_word_and_stay_until_the_end()
 
 def test_markers_link_to_source_anchors_with_titles_pages_and_arxiv():
     final = run(FakeAssistant([cited_answer()]))[-1]
-    assert '<a class="rag-cite" href="#src-1">[1]</a>' in final.answer_markdown
-    assert '<a class="rag-cite" href="#src-2">[2]</a>' in final.answer_markdown
+    # The brackets are character references: shown as [1], never Markdown link syntax.
+    assert '<a class="rag-cite" href="#src-1">&#91;1&#93;</a>' in final.answer_markdown
+    assert '<a class="rag-cite" href="#src-2">&#91;2&#93;</a>' in final.answer_markdown
     sources = final.sources_html
     # every link in the answer has its anchor in the panel
     for n in re.findall(r'href="#src-(\d+)"', final.answer_markdown):
@@ -141,7 +145,7 @@ def test_uncited_passages_are_collapsed():
 def test_marker_without_a_citation_stays_plain_text():
     answer = cited_answer(text="Made up [7] and real [1].")
     bubble = run(FakeAssistant([answer]))[-1].answer_markdown
-    assert 'href="#src-7"' not in bubble and "[7]" in bubble
+    assert 'href="#src-7"' not in bubble and "Made up [7] and real [1]." in plain_text(bubble)
     assert 'href="#src-1"' in bubble
 
 
@@ -302,3 +306,71 @@ def test_model_text_makes_no_markdown_links_or_images():
     assert "](" not in out
     assert 'href="#src-1"' in out  # a real marker still links
     assert plain_text(out) == text
+
+
+# Model output a passage could talk the model into: every way Markdown loads or links.
+HOSTILE_MARKDOWN = "\n".join(
+    [
+        "GPT-3 cost 4.6M [1]. ![x][t] and ![y](https://t.example/p.png) and [z][1]",
+        "[t]: http://host/img.png",
+        "[1]: http://host/one.png",
+        "![a][1] ![b][9] see http://host/a.png www.evil.example a@b.example <http://x.example>",
+        '<img src="http://h/x.png"> &#91;x&#93;(http://h/y.png) HTTPS://UP.example ftp://f.example',
+    ]
+)
+
+
+def _links_and_images(rendered_html: str) -> tuple[list[str], list[str]]:
+    hrefs = re.findall(r"<a\b[^>]*\bhref=\"([^\"]*)\"", rendered_html)
+    images = re.findall(r"<img\b[^>]*>", rendered_html, flags=re.IGNORECASE)
+    return hrefs, images
+
+
+def test_hostile_model_markdown_renders_no_image_and_no_outside_link():
+    markdown_it = pytest.importorskip("markdown_it")
+    bubble = render_answer_text(HOSTILE_MARKDOWN, known={1})
+    hrefs, images = _links_and_images(markdown_it.MarkdownIt("commonmark").render(bubble))
+    assert images == [] and set(hrefs) == {"#src-1"}
+    assert plain_text(bubble) == HOSTILE_MARKDOWN  # the user still sees what the model wrote
+
+
+def _gradio_markdown() -> Path | None:
+    """Gradio's own Markdown code (marked, GFM), as its server bundle ships it."""
+    gradio = pytest.importorskip("gradio")
+    chunks = Path(gradio.__file__).parent / "templates" / "node" / "build" / "server" / "chunks"
+    found = sorted(chunks.glob("markdown-code-*.js"))
+    return found[0] if found and shutil.which("node") else None
+
+
+def test_hostile_model_markdown_loads_nothing_in_gradios_own_renderer(tmp_path):
+    source = _gradio_markdown()
+    if source is None:
+        pytest.skip("node or gradio's markdown bundle is not available")
+    code = source.read_text(encoding="utf-8")
+    factory = re.search(r"function (\w+)\(\{header_links:", code)
+    exported = re.search(r"export \{ (\w+) as u \};", code)
+    if not (factory and exported):
+        pytest.skip("gradio's markdown bundle changed shape")
+    bundle = tmp_path / "chunks"
+    shutil.copytree(source.parent, bundle)
+    (bundle / source.name).write_text(
+        code.replace(exported.group(0), f"export {{ {exported.group(1)} as u, {factory.group(1)} as create }};"),
+        encoding="utf-8",
+    )
+    script = bundle / "render.mjs"
+    script.write_text(
+        f"import {{ create }} from './{source.name}';\nimport fs from 'fs';\n"
+        "const md = create({header_links: false, line_breaks: true, latex_delimiters: []});\n"
+        "console.log(await md.parse(fs.readFileSync(0, 'utf8')));\n",
+        encoding="utf-8",
+    )
+
+    def render(markdown: str) -> str:
+        done = subprocess.run(["node", str(script)], input=markdown, capture_output=True, text=True, check=True)
+        return done.stdout
+
+    # Without our escaping the same text would load an image and link out: the test can fail.
+    hrefs, images = _links_and_images(render(HOSTILE_MARKDOWN))
+    assert images and any(h.startswith("http") for h in hrefs)
+    hrefs, images = _links_and_images(render(render_answer_text(HOSTILE_MARKDOWN, known={1})))
+    assert images == [] and set(hrefs) == {"#src-1"}

@@ -32,6 +32,7 @@ from ui.chat import (
     chat_step,
     error_update,
     history_from_messages,
+    inert_text,
     mark_stopped,
     one_line,
 )
@@ -241,7 +242,7 @@ def render_status(text: str) -> str:
 
 
 def _user_message(question: str) -> dict[str, str]:
-    return {"role": "user", "content": html.escape(question, quote=False)}
+    return {"role": "user", "content": inert_text(question)}
 
 
 def _assistant_message(markdown: str) -> dict[str, str]:

@@ -9,7 +9,11 @@ It also converts chat history between Gradio's messages format and the contract'
 everything here is tested without a server.
 
 Everything that comes from a document or from the model is HTML-escaped before any markup
-is added: a passage containing ``<script>`` shows as text.
+is added: a passage containing ``<script>`` shows as text. Text that goes into a chat
+bubble, which Gradio renders as Markdown, is made inert as Markdown too (see
+:func:`inert_text`): model output can't load an image or link anywhere; the only links in
+an answer are its citation markers, and the only links out are each source's own arXiv
+or URL in the sources panel.
 """
 
 from __future__ import annotations
@@ -162,7 +166,38 @@ _PLACEHOLDER = re.compile(r'\s*<span class="rag-notice rag-(?:pending|typing)">[
 
 def _notice(css_class: str, text: str) -> str:
     """A styled notice block; ``text`` is escaped here."""
-    return f'<div class="rag-notice {css_class}">{html.escape(text)}</div>'
+    return f'<div class="rag-notice {css_class}">{_inert_markdown(html.escape(text))}</div>'
+
+
+# What Markdown needs to link or load anything: brackets (inline and reference-style links
+# and images, and the definitions they refer to) and the bare URLs and e-mail addresses
+# that GFM turns into links. As character references they look the same on the page but
+# are never markup (raw "<" is already escaped, so no HTML and no <autolink>).
+_BRACKETS = {"[": "&#91;", "]": "&#93;"}
+_AUTOLINK = re.compile(r"(?i)\b(?:(https?|ftp|mailto|file|data|javascript)(:)|(www)(\.))|(@)")
+
+
+def _no_autolink(match: re.Match[str]) -> str:
+    if match.group(5):
+        return "&#64;"
+    if match.group(1):
+        return match.group(1) + "&#58;"
+    return match.group(3) + "&#46;"
+
+
+def inert_text(text: str) -> str:
+    """``text`` escaped for a chat bubble so that it is shown, never interpreted: no HTML,
+    and no Markdown link, image, reference definition or autolink, whatever it says.
+
+    The page shows exactly ``text`` (character references decode to the same characters).
+    """
+    return _inert_markdown(html.escape(text, quote=False))
+
+
+def _inert_markdown(escaped: str) -> str:
+    """HTML-escaped text with no Markdown link, image or autolink left in it."""
+    escaped = re.sub(r"[\[\]]", lambda m: _BRACKETS[m.group(0)], escaped)
+    return _AUTOLINK.sub(_no_autolink, escaped)
 
 
 def render_reading(hits: Sequence[Hit]) -> str:
@@ -179,28 +214,35 @@ def _placeholder_sources(text: str) -> str:
 
 
 def render_answer_text(text: str, known: Iterable[int] | None = None) -> str:
-    """Escape the model's ``text`` and turn its citation markers into links.
+    """Make the model's ``text`` inert (:func:`inert_text`) and turn its citation markers
+    into links.
 
     ``[n]`` (also ``[1, 2]`` and ``【n】``) becomes ``<a href="#src-n">[n]</a>``, pointing at
     the passage's anchor in the sources panel. With ``known`` given, only those numbers
-    become links (a number the model invented stays plain text).
+    become links (a number the model invented stays plain text). These anchors are the
+    only links model text can produce: a passage that talks the model into
+    ``![x](https://tracker/...)`` or a reference-style image fetches nothing.
     """
     known_numbers = None if known is None else set(known)
-    escaped = html.escape(text, quote=False)
 
     def link(match: re.Match[str]) -> str:
         numbers = [int(n) for n in _MARKER_NUMBER.findall(match.group(1))]
         parts = [
-            f'<a class="rag-cite" href="#src-{n}">[{n}]</a>' if known_numbers is None or n in known_numbers else f"[{n}]"
+            f'<a class="rag-cite" href="#src-{n}">&#91;{n}&#93;</a>'
+            if known_numbers is None or n in known_numbers
+            else f"&#91;{n}&#93;"
             for n in numbers
         ]
         return "".join(parts)
 
-    # No Markdown links or images from model text: "](" never reaches the renderer as is,
-    # so a passage that talks the model into ![x](https://tracker/...) fetches nothing.
-    escaped = escaped.replace("](", "]&#40;")
-    # Escaping leaves [, ], 【, 】 and digits alone, so markers are found in the escaped text.
-    return _MARKER.sub(link, escaped)
+    # Markers are found in the raw text and every piece around them is made inert on its own.
+    out, last = [], 0
+    for match in _MARKER.finditer(text):
+        out.append(inert_text(text[last : match.start()]))
+        out.append(link(match))
+        last = match.end()
+    out.append(inert_text(text[last:]))
+    return "".join(out)
 
 
 def render_answer(answer: Answer) -> str:
@@ -217,7 +259,7 @@ def render_answer(answer: Answer) -> str:
     if answer.standalone_question:
         parts.append(
             '<span class="rag-notice rag-meta">searched as: '
-            f"{html.escape(answer.standalone_question)}</span>"
+            f"{inert_text(answer.standalone_question)}</span>"
         )
     return "\n\n".join(parts)
 
@@ -461,6 +503,6 @@ def messages_from_history(history: Sequence[tuple[str, str]]) -> list[dict[str, 
     """``[(user, assistant), ...]`` -> Gradio messages; the text is escaped, markers linked."""
     messages: list[dict[str, str]] = []
     for user, assistant in history:
-        messages.append({"role": "user", "content": html.escape(user, quote=False)})
+        messages.append({"role": "user", "content": inert_text(user)})
         messages.append({"role": "assistant", "content": render_answer_text(assistant)})
     return messages
