@@ -213,3 +213,39 @@ class DocumentLibrary:
             message=f"index updated: {summary.documents} documents, {summary.chunks} passages "
             f"({summary.embedded} newly embedded) / 索引已更新",
         )
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    """One document of the index as ``rag docs list`` shows it; ``size`` is None when its file is gone."""
+
+    source: str
+    title: str
+    kind: str
+    chunks: int
+    size: int | None
+    uploaded: bool
+
+
+def indexed_documents(index_dir: Path, corpus_dir: Path, upload_folder: str = DEFAULT_UPLOAD_FOLDER) -> list[IndexedDocument]:
+    """Every document in the index with its size on disk and chunk count, uploads marked.
+
+    Raises :class:`ingest.index.IndexMissing` (naming ``rag rebuild``) without an index.
+    """
+    corpus_dir = Path(corpus_dir)
+    uploads = (Path(corpus_dir.name) / upload_folder).as_posix() + "/"
+    listed = []
+    for source, entry in load_index(Path(index_dir)).manifest["sources"].items():
+        # Corpus sources are named from the corpus folder's parent, papers as given.
+        path = next((p for p in (corpus_dir.parent / source, Path(source)) if p.is_file()), None)
+        listed.append(
+            IndexedDocument(
+                source=source,
+                title=entry["title"],
+                kind=entry["kind"],
+                chunks=int(entry["chunks"]),
+                size=path.stat().st_size if path else None,
+                uploaded=source.startswith(uploads),
+            )
+        )
+    return listed
