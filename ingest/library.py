@@ -187,12 +187,28 @@ class DocumentLibrary:
                 self._wanted = False
             self._build_once()
 
+    def _paper_dirs(self) -> tuple[Path, ...]:
+        """The configured paper folders and those the index in use took papers from, so
+        that a build started from the page keeps every paper even when the page was
+        started without ``--papers-dir``."""
+        dirs = list(self._build_args["papers_dirs"])
+        for source, entry in self._indexed_sources().items():
+            folder = Path(source).parent
+            in_corpus = source.startswith(self.corpus_dir.name + "/")  # read with the corpus anyway
+            if entry.get("kind") == "paper" and not in_corpus and folder not in dirs and folder.is_dir():
+                dirs.append(folder)
+        return tuple(dirs)
+
     def _report(self, stage: str, done: int, total: int) -> None:
         self._progress = BuildProgress(stage, done, total)
 
     def _build_once(self) -> None:
         try:
-            summary = build_index(self.corpus_dir, self.index_dir, report=self._report, **self._build_args)
+            with self._lock:
+                papers = self._paper_dirs()
+            summary = build_index(
+                self.corpus_dir, self.index_dir, report=self._report, **{**self._build_args, "papers_dirs": papers}
+            )
             index = load_index(self.index_dir)
             with self._lock:
                 self._sources = dict(index.manifest["sources"])
