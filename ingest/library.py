@@ -29,6 +29,7 @@ from ingest.uploads import (
     check_upload,
     describe_uploads,
     known_hashes,
+    read_upload,
     remove_upload,
     store_upload,
 )
@@ -157,6 +158,18 @@ class DocumentLibrary:
         if stored:
             self._request_build()
         return AddResult(tuple(stored), tuple(rejected))
+
+    def add_paths(self, paths: Sequence[Path]) -> AddResult:
+        """:meth:`add` for files on disk, each under its own file name; one over the size
+        limit is refused without being read."""
+        files, too_large = [], []
+        for path in map(Path, paths):
+            try:
+                files.append((path.name, read_upload(path, path.name, self.max_bytes)))
+            except UploadRejected as exc:
+                too_large.append(str(exc))
+        added = self.add(files)
+        return AddResult(added.stored, (*too_large, *added.rejected))
 
     def remove(self, name: str) -> None:
         """Delete the uploaded document ``name`` and rebuild without it."""

@@ -103,6 +103,18 @@ def check_upload(name: str, data: bytes, *, known_hashes: Mapping[str, str], max
     return sha256
 
 
+def read_upload(path: Path, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of an uploaded file at ``path`` (shown as ``name``); a file over the limit
+    is refused by its size, without reading it into memory."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise UploadRejected(f"{name}: too large ({_megabytes(size)}); the limit is {_megabytes(max_bytes)}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UploadRejected(f"{name}: unreadable: {exc.strerror or exc}") from None
+
+
 def _check_text(name: str, suffix: str, data: bytes) -> None:
     """Raise :class:`UploadRejected` unless the file reads into some text."""
     # load_file reads a path, and the file is not accepted yet: read a private copy.

@@ -183,3 +183,13 @@ def test_the_upload_folder_must_be_inside_the_corpus(tmp_path):
 def test_progress_lines_say_what_is_happening():
     assert "embedding passages 64 of 200" in BuildProgress("embedding", 64, 200).line()
     assert BuildProgress("reading").running and not BuildProgress("done", message="x").running
+
+
+def test_a_file_over_the_limit_is_refused_by_its_size(tmp_path):
+    library = _library(tmp_path, max_bytes=1024)
+    (tmp_path / "big.md").write_bytes(b"x" * 3000)
+    (tmp_path / "ok.md").write_bytes(GOOD)
+    result = library.add_paths([tmp_path / "big.md", tmp_path / "ok.md"])
+    assert result.rejected == ("big.md: too large (3 KB); the limit is 1 KB",)
+    assert [s.name for s in result.stored] == ["ok.md"]
+    assert library.wait(WAIT_S)

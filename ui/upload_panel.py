@@ -95,7 +95,7 @@ def add_upload_panel(gr: Any, library: DocumentLibrary, limit_mb: int, on_change
     def uploaded(paths: list[str] | None):
         if not paths:
             return (gr.skip(), "", *state_outputs())
-        added = library.add([(Path(p).name, Path(p).read_bytes()) for p in paths])
+        added = library.add_paths([Path(p) for p in paths])
         return (None, render_result(added), *state_outputs())
 
     def removed(name: str | None):
