@@ -19,6 +19,7 @@ from pathlib import Path
 from ingest.documents import IngestError
 from rag.settings import Settings, describe, load_settings
 from rag.types import Answer, RagError
+from ui.cli_page import PAGE_COMMANDS, add_page_commands
 
 log = logging.getLogger("rag")
 
@@ -96,18 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--papers-dir", action="append", default=[], metavar="DIR")
     q = papers.add_parser("fetch", help="download missing papers from arXiv into the papers cache")
     _add_common(q)
-
-    p = sub.add_parser("docs", help="the indexed documents, including those added from the page")
-    docs = p.add_subparsers(dest="docs_command", required=True)
-    q = docs.add_parser("list", help="every indexed document with its size and passages")
-    _add_common(q)
-
-    p = sub.add_parser("feedback", help="what users said about answers on the page")
-    feedback = p.add_subparsers(dest="feedback_command", required=True)
-    q = feedback.add_parser("export", help="turn 👎 with corrections into question-set lines for `rag eval --questions`")
-    _add_common(q)
-    q.add_argument("--feedback-file", help="feedback JSONL (default data/feedback.jsonl)")
-    q.add_argument("--out", help="write the questions here instead of to stdout")
+    add_page_commands(sub, _add_common)
     return parser
 
 
@@ -362,33 +352,6 @@ def cmd_papers(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_docs(settings: Settings, args) -> int:
-    from ingest.library import indexed_documents
-
-    for doc in indexed_documents(Path(settings.index_dir), Path(settings.corpus_dir), settings.upload_folder):
-        size = f"{doc.size / 1024:,.0f} KB" if doc.size is not None else "missing"
-        mark = "added" if doc.uploaded else doc.kind
-        print(f"{mark:<8} {size:>9} {doc.chunks:>5} passages  {_fit(doc.title, 60)}  {doc.source}")
-    return 0
-
-
-def cmd_feedback(settings: Settings, args) -> int:
-    from rag.feedback import export_questions, load_feedback
-
-    records, left_out = export_questions(load_feedback(Path(settings.feedback_file)))
-    lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    if args.out:
-        Path(args.out).write_text(lines, encoding="utf-8")
-    else:
-        sys.stdout.write(lines)
-    print(
-        f"{len(records)} question(s) exported; {left_out} rating(s) left out (👍, or 👎 without a correction)"
-        + (f"; run: rag eval --questions {args.out}" if args.out else ""),
-        file=sys.stderr,
-    )
-    return 0
-
-
 def _fit(text: str, columns: int) -> str:
     """``text`` cut or padded to ``columns`` terminal columns (a Chinese character takes two)."""
     out, used = [], 0
@@ -419,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "rebuild": cmd_rebuild, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "eval": cmd_eval, "papers": cmd_papers,
-            "docs": cmd_docs, "feedback": cmd_feedback,
+            **PAGE_COMMANDS,
         }[args.command]
         return handler(settings, args)
     except (IngestError, RagError) as exc:
