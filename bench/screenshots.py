@@ -1,7 +1,7 @@
 """Take the README's screenshots from a real run: the index in force (build it first with
 ``rag rebuild --papers-dir ../shared/papers``), the packaged model, headless Chromium.
 
-    python bench/screenshots.py [--out docs] [--papers-dir ../shared/papers]
+    python -m bench.screenshots [--out docs] [--papers-dir ../shared/papers]
 
 It serves the page as ``rag serve`` does (settings from defaults, rag.toml and RAG_*),
 asks a question that is answered and one that is refused, uploads

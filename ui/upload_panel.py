@@ -33,7 +33,7 @@ def upload_policy(enabled: bool, host: str, auth: object | None) -> str | None:
 
 def render_result(result: AddResult) -> str:
     """One line per file: added, or the reason it was refused."""
-    lines = [f'<li class="rag-up-ok">added {html.escape(s.name)} — indexing… / 已添加</li>' for s in result.stored]
+    lines = [f'<li class="rag-up-ok">added {html.escape(s.name)} / 已添加</li>' for s in result.stored]
     lines += [f'<li class="rag-up-rejected">{html.escape(reason)}</li>' for reason in result.rejected]
     return f'<ul class="rag-up-result">{"".join(lines)}</ul>' if lines else ""
 
