@@ -39,6 +39,22 @@ def test_a_new_index_is_swapped_in_at_once():
     assert loader.state().info["documents"] == "index-2"  # the footer shows the new size
 
 
+def test_the_first_index_built_from_the_page_starts_a_page_that_had_none():
+    indexes = []
+
+    def factory():
+        if not indexes:
+            raise UIError("no index at data/index: run `rag rebuild` to build it")
+        return Versioned(indexes[-1])
+
+    loader = AssistantLoader(factory).start()
+    assert loader.wait(WAIT_S) and loader.state().failed
+    indexes.append("index-from-upload")
+    loader.swap(lambda a: a)  # what the document library calls once its build is done
+    assert loader.wait(WAIT_S) and loader.state().ready
+    assert loader.assistant.index_name == "index-from-upload"
+
+
 def test_a_model_switch_loads_in_the_background_and_questions_wait():
     gate = threading.Event()
     loader = AssistantLoader(Versioned())

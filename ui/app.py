@@ -178,12 +178,20 @@ class AssistantLoader:
     def swap(self, change: Callable[[Any], Any]) -> None:
         """Replace the assistant by ``change(assistant)`` at once (a new index, say).
 
-        While an assistant is still being created the change waits and applies to it.
+        While an assistant is still being created the change waits and applies to it. When
+        the start failed (no index yet, say) the assistant is created again instead: the
+        first index built from the page makes the page usable.
         """
         with self._lock:
             if self._done.is_set() and self._assistant is not None:
                 self._assistant = change(self._assistant)
                 self._state = self._ready_state()
+            elif self._done.is_set() and self._previous is None and self._factory is not None:
+                self._done.clear()
+                self._started = time.monotonic()
+                self._state = LoadState("loading_index", "loading the index… / 正在加载索引…")
+                self._thread = threading.Thread(target=self._load, name="assistant-loader", daemon=True)
+                self._thread.start()
             else:
                 self._changes.append(change)
                 if self._previous is not None:
