@@ -109,14 +109,20 @@ def with_correction(feedback: Feedback, *, correction: str = "", source: str = "
 
 
 def record_feedback(path: Path | str, feedback: Feedback) -> None:
-    """Append ``feedback`` as one line to the JSONL file at ``path`` (created with its folder)."""
+    """Append ``feedback`` as one line to the JSONL file at ``path`` (created with its folder).
+
+    Raises :class:`FeedbackError` when the file can't be written.
+    """
     path = Path(path)
     record = asdict(replace(feedback, time=feedback.time or datetime.now(timezone.utc).isoformat(timespec="seconds")))
     line = json.dumps(record, ensure_ascii=False) + "\n"
-    with _WRITE_LOCK:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(line)
+    try:
+        with _WRITE_LOCK:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+    except OSError as exc:
+        raise FeedbackError(f"can't write the feedback file {path}: {exc.strerror or exc}") from exc
     log.info("feedback %s (%s) recorded in %s", feedback.id, feedback.rating, path)
 
 

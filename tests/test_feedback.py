@@ -100,3 +100,10 @@ def test_a_damaged_feedback_file_names_the_line(tmp_path):
         load_feedback(path)
     with pytest.raises(FeedbackError, match="nothing was rated yet"):
         load_feedback(tmp_path / "missing.jsonl")
+
+
+def test_an_unwritable_feedback_file_is_a_feedback_error(tmp_path):
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the folder should be")
+    with pytest.raises(FeedbackError, match="can't write the feedback file"):
+        record_feedback(blocker / "feedback.jsonl", feedback_for(_answer(), "up"))

@@ -74,7 +74,10 @@ def add_feedback(gr: Any, chatbot: Any, pending: Any, feedback_file: Path) -> No
             return gr.Group(visible=False), _note("only answers can be rated", "error"), None, gr.skip(), gr.skip(), gr.skip()
         rating = _rating(data.liked)
         entry = replace(entry, rating=rating)
-        record_feedback(feedback_file, entry)
+        try:
+            record_feedback(feedback_file, entry)
+        except FeedbackError as exc:
+            return gr.Group(visible=False), _note(str(exc), "error"), None, gr.skip(), gr.skip(), gr.skip()
         if rating == "up":
             return gr.Group(visible=False), _note("thanks — recorded 👍 / 已记录"), None, gr.skip(), gr.skip(), gr.skip()
         return (
@@ -87,9 +90,9 @@ def add_feedback(gr: Any, chatbot: Any, pending: Any, feedback_file: Path) -> No
             return gr.Group(visible=False), _note("rate an answer with 👎 first", "error"), None
         try:
             fixed = with_correction(entry, correction=text, source=where, unanswerable=no_answer)
+            record_feedback(feedback_file, fixed)
         except FeedbackError as exc:
             return gr.Group(visible=True), _note(str(exc), "error"), entry
-        record_feedback(feedback_file, fixed)
         return gr.Group(visible=False), _note("thanks — your correction was recorded / 已记录更正"), None
 
     chatbot.like(
