@@ -139,15 +139,24 @@ class DocumentLibrary:
     def add(self, files: Sequence[tuple[str, bytes]]) -> AddResult:
         """Check and store each (name, content); start indexing what was stored.
 
-        A refused file changes nothing; its reason is in ``rejected``. Two copies of one
-        file in the same upload keep the first.
+        A refused file changes nothing; its reason is in ``rejected``, in upload order.
+        Two copies of one file in the same upload keep the first.
         """
+        return self._add([(name, lambda data=data: data) for name, data in files])
+
+    def add_paths(self, paths: Sequence[Path]) -> AddResult:
+        """:meth:`add` for files on disk, each under its own file name; one over the size
+        limit is refused without being read."""
+        return self._add([(p.name, lambda p=p: read_upload(p, p.name, self.max_bytes)) for p in map(Path, paths)])
+
+    def _add(self, files: Sequence[tuple[str, Callable[[], bytes]]]) -> AddResult:
         stored: list[StoredUpload] = []
         rejected: list[str] = []
         with self._lock:
             known = known_hashes(self.upload_dir, self._indexed_sources())
-            for name, data in files:
+            for name, read in files:
                 try:
+                    data = read()
                     sha256 = check_upload(name, data, known_hashes=known, max_bytes=self.max_bytes)
                 except UploadRejected as exc:
                     rejected.append(str(exc))
@@ -158,18 +167,6 @@ class DocumentLibrary:
         if stored:
             self._request_build()
         return AddResult(tuple(stored), tuple(rejected))
-
-    def add_paths(self, paths: Sequence[Path]) -> AddResult:
-        """:meth:`add` for files on disk, each under its own file name; one over the size
-        limit is refused without being read."""
-        files, too_large = [], []
-        for path in map(Path, paths):
-            try:
-                files.append((path.name, read_upload(path, path.name, self.max_bytes)))
-            except UploadRejected as exc:
-                too_large.append(str(exc))
-        added = self.add(files)
-        return AddResult(added.stored, (*too_large, *added.rejected))
 
     def remove(self, name: str) -> None:
         """Delete the uploaded document ``name`` and rebuild without it."""
