@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +108,7 @@ def build_index(
     chunker: ChunkerSettings = ChunkerSettings(),
     papers_dirs: Sequence[Path] = (),
     progress: bool = True,
+    report: Callable[[str, int, int], None] | None = None,
 ) -> BuildSummary:
     """Build (or update) the index in ``index_dir`` from ``corpus_dir`` and the PDFs in ``papers_dirs``.
 
@@ -115,7 +116,10 @@ def build_index(
     replaces the old one atomically, so a failed or killed build leaves the old one in
     place. ``embedder`` is a spec for :func:`ingest.embed.make_embedder` or an embedder
     itself. Raises :class:`ingest.corpus.EmptyCorpus` when the corpus has no documents.
+    ``report(stage, done, total)`` hears where the build stands, for a progress line:
+    stage "reading", then "embedding" with chunks done of total, then "writing".
     """
+    report = report or _no_report
     index_dir = Path(index_dir)
     seconds: dict[str, float] = {}
     # A bad spec fails here, before any loading; models themselves load on first use.
@@ -123,6 +127,7 @@ def build_index(
     tidy_interrupted_write(index_dir)
 
     started = time.perf_counter()
+    report("reading", 0, 0)
     previous, rebuilt_because = _previous_index(index_dir, model.id, chunker)
     unread: set[str] = set()
     documents, skipped, references = _load_documents(Path(corpus_dir), papers_dirs, previous, unread, progress)
@@ -137,10 +142,11 @@ def build_index(
 
     started = time.perf_counter()
     chunks = [chunk for doc in documents for chunk in chunks_of[doc.doc_id]]
-    matrix, embedded = _vectors(documents, chunks_of, previous, model, progress)
+    matrix, embedded = _vectors(documents, chunks_of, previous, model, progress, report)
     seconds["embed"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    report("writing", 0, 0)
     write_index(
         index_dir,
         documents=documents,
@@ -207,13 +213,36 @@ def _load_documents(
     return documents, (*corpus.skipped, *papers.skipped), refs_to_dicts(references)
 
 
-def _vectors(documents, chunks_of, previous, model: Embedder, progress: bool) -> tuple[np.ndarray, int]:
+def _no_report(stage: str, done: int, total: int) -> None:
+    """The default ``report`` of :func:`build_index`: the tqdm bars say it already."""
+
+
+def _embed_reporting(model: Embedder, texts: list[str], progress: bool, report) -> np.ndarray:
+    """``model.embed(texts)``, in slices so that ``report`` hears "embedding n of m"."""
+    report("embedding", 0, len(texts))
+    if report is _no_report or len(texts) <= _REPORT_EVERY:
+        fresh = model.embed(texts, progress=progress)
+    else:
+        parts = []
+        for start in range(0, len(texts), _REPORT_EVERY):
+            parts.append(model.embed(texts[start : start + _REPORT_EVERY], progress=progress))
+            report("embedding", min(start + _REPORT_EVERY, len(texts)), len(texts))
+        fresh = np.concatenate(parts)
+    report("embedding", len(texts), len(texts))
+    return fresh
+
+
+# Chunks embedded between two progress reports: a few seconds of work on a 2-core CPU.
+_REPORT_EVERY = 64
+
+
+def _vectors(documents, chunks_of, previous, model: Embedder, progress: bool, report) -> tuple[np.ndarray, int]:
     """One vector per chunk, in document order, and how many had to be embedded."""
     reusable = [_reusable_vectors(previous, doc, chunks_of[doc.doc_id]) for doc in documents]
     to_embed = [c.search_text for doc, old in zip(documents, reusable) if old is None for c in chunks_of[doc.doc_id]]
     if to_embed or previous is None:
         logger.info("embedding %d chunks with %s", len(to_embed), model.id)
-        fresh = model.embed(to_embed, progress=progress)
+        fresh = _embed_reporting(model, to_embed, progress, report)
         dim = fresh.shape[1]
     else:  # everything reused: the model is not even loaded
         fresh, dim = None, previous.manifest["embedder"]["dim"]

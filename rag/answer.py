@@ -222,6 +222,16 @@ class Assistant:
         if callable(load):
             load()
 
+    def replaced(self, *, index=None, llm: str | None = None) -> "Assistant":
+        """This assistant with another index or another model; the unchanged part is shared, not reloaded."""
+        settings = self.settings if llm is None else self.settings.replace(llm=llm)
+        return Assistant(
+            self.index if index is None else index,
+            settings,
+            generator=self._generator if llm is None else None,
+            retriever=self.retriever if index is None else None,
+        )
+
     @property
     def model_loaded(self) -> bool:
         gen = self._generator

@@ -212,6 +212,13 @@ class LlamaCppGenerator(Generator):
             atexit.register(llm.close)
             self._llm = llm
 
+    def unload(self) -> None:
+        """Free the model's memory (a later ``stream`` loads it again); waits for a running reply."""
+        with self._load_lock, self._run_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
     def prompt_tokens(self, messages: Sequence[dict]) -> list[int]:
         """The prompt for ``messages`` as token ids: the chat template's markup tokenised
         with special tokens on, each message's text with them off.
@@ -574,3 +581,26 @@ def make_generator(
             _CACHE[key] = _build(spec, device, dtype, n_ctx, threads)
             _CACHE[key].info["spec"] = spec
         return _CACHE[key]
+
+
+def loaded_models() -> list[str]:
+    """The specs of the generators in this process whose model is in memory."""
+    with _CACHE_LOCK:
+        return [key[0] for key, gen in _CACHE.items() if gen.loaded]
+
+
+def release_generators(keep: str) -> list[str]:
+    """Forget every generator whose spec is not ``keep`` and free its model's memory.
+
+    Returns the specs released. A generator still held elsewhere keeps working: it loads
+    its model again on its next ``stream``.
+    """
+    with _CACHE_LOCK:
+        keys = [key for key in _CACHE if key[0] != keep.strip()]
+        released = [_CACHE.pop(key) for key in keys]
+    for gen in released:
+        unload = getattr(gen, "unload", None)
+        if callable(unload):
+            unload()
+        log.info("released model %s", gen.info.get("spec"))
+    return [key[0] for key in keys]

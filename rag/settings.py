@@ -69,6 +69,11 @@ class Settings:
     # Web page.
     host: str = "127.0.0.1"
     port: int = 7860
+    uploads: int = 1  # 0: the page offers no upload (a file can still be put in the corpus folder)
+    upload_folder: str = "uploads"  # inside corpus_dir, so `rag rebuild` keeps the uploads
+    upload_max_mb: int = 20
+    feedback_file: str = "data/feedback.jsonl"
+    reports_dir: str = "reports"  # where `rag eval` writes; the model picker reads it
 
     def replace(self, **changes: Any) -> "Settings":
         """Return a copy with ``changes`` applied (values are not re-validated)."""
@@ -154,6 +159,8 @@ def _validate(s: Settings) -> None:
         problems.append("passage_budget must be at least 50 tokens")
     if s.max_question_chars < 10:
         problems.append("max_question_chars must be at least 10")
+    if s.upload_max_mb < 1:
+        problems.append("upload_max_mb must be at least 1")
     if problems:
         raise SettingsError("; ".join(problems))
 

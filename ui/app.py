@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.documents import IngestError
 from rag.types import RagError
+from ui.extras import PageExtras, add_extras, page_extras, panel_css
 from ui.chat import (
     ChatUpdate,
     StreamingAssistant,
@@ -132,6 +133,8 @@ class AssistantLoader:
         self._thread: threading.Thread | None = None
         self._started = time.monotonic()
         self._state = LoadState("loading_index", "loading the index… / 正在加载索引…")
+        self._previous: StreamingAssistant | None = None  # kept while another model loads
+        self._changes: list[Callable[[Any], Any]] = []  # swaps that arrived while loading
         if self._factory is None:
             self._state = self._ready_state()
             self._done.set()
@@ -150,9 +153,14 @@ class AssistantLoader:
             assistant = self._factory()  # type: ignore[misc]
             load_model = getattr(assistant, "load_model", None)
             if callable(load_model):
-                self._set("loading_model", "loading the model… / 正在加载模型…")
+                if self._previous is None:  # a switch keeps its own message, naming the model
+                    self._set("loading_model", "loading the model… / 正在加载模型…")
                 load_model()
-            self._assistant = assistant
+            with self._lock:
+                for change in self._changes:
+                    assistant = change(assistant)
+                self._changes.clear()
+            self._assistant, self._previous = assistant, None
             self._state = self._ready_state()
             log.info("assistant ready after %.1f s", self._state.seconds)
         except (RagError, IngestError) as exc:
@@ -171,6 +179,47 @@ class AssistantLoader:
         info_fn = getattr(self._assistant, "info", None)
         info = dict(info_fn()) if callable(info_fn) else {}
         return LoadState("ready", "ready / 就绪", time.monotonic() - self._started, info)
+
+    def swap(self, change: Callable[[Any], Any]) -> None:
+        """Replace the assistant by ``change(assistant)`` at once (a new index, say).
+
+        While an assistant is still being created the change waits and applies to it. When
+        the start failed (no index yet, say) the assistant is created again instead: the
+        first index built from the page makes the page usable.
+        """
+        with self._lock:
+            if self._done.is_set() and self._assistant is not None:
+                self._assistant = change(self._assistant)
+                self._state = self._ready_state()
+            elif self._done.is_set() and self._previous is None and self._factory is not None:
+                self._done.clear()
+                self._started = time.monotonic()
+                self._state = LoadState("loading_index", "loading the index… / 正在加载索引…")
+                self._thread = threading.Thread(target=self._load, name="assistant-loader", daemon=True)
+                self._thread.start()
+            else:
+                self._changes.append(change)
+                if self._previous is not None:
+                    self._previous = change(self._previous)
+
+    def reload(self, change: Callable[[Any], Any], message: str) -> None:
+        """Create ``change(assistant)`` in the background, such as the assistant with another
+        model; questions wait for it and the banner shows ``message`` meanwhile.
+
+        After a failed reload the last ready assistant is the one changed next time.
+        Raises UIError while something is still loading.
+        """
+        with self._lock:
+            current = self._assistant or self._previous
+            if not self._done.is_set() or current is None:
+                raise UIError("the model is still loading; pick again when it is ready")
+            self._previous, self._assistant = current, None
+            self._factory = lambda: change(current)
+            self._done.clear()
+            self._started = time.monotonic()
+            self._state = LoadState("loading_model", message)
+            self._thread = threading.Thread(target=self._load, name="assistant-loader", daemon=True)
+            self._thread.start()
 
     def state(self) -> LoadState:
         """The current state; ``seconds`` counts up while loading."""
@@ -264,6 +313,7 @@ class PendingQuestions:
         self._lock = threading.Lock()
         self._epoch = 0
         self._reason: str | None = None
+        self._answered: dict[int, Any] = {}  # chat message index -> what feedback needs
 
     def __deepcopy__(self, memo: dict) -> "PendingQuestions":
         # gr.State copies its value into every new session; a session starts with none waiting.
@@ -287,6 +337,18 @@ class PendingQuestions:
             self._items.clear()
             self._epoch += 1
             self._reason = reason
+            if reason == "clear":
+                self._answered.clear()
+
+    def remember(self, index: int, record: Any) -> None:
+        """Keep ``record`` (see ``make_responder``'s ``on_answer``) for the answer at chat ``index``."""
+        with self._lock:
+            self._answered[index] = record
+
+    def answered(self, index: int) -> Any:
+        """What was remembered for the answer at chat ``index``, or None."""
+        with self._lock:
+            return self._answered.get(index)
 
     def interrupted(self, epoch: int) -> str | None:
         """The reason of an interruption since ``epoch``, or None."""
@@ -307,7 +369,7 @@ def render_waiting(questions: Sequence[str]) -> str:
     return f'<div class="rag-waiting">Waiting for their turn / 排队中 ({len(questions)}):<ol>{items}</ol></div>'
 
 
-def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = None):
+def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = None, on_answer: Callable | None = None):
     """The answering step: answers this visitor's waiting questions, oldest first.
 
     ``respond(pending, conversation, top_k, passage_budget)`` yields values for (chat,
@@ -316,7 +378,8 @@ def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = 
     of ``ui.chat.chat_step`` follow. ``conversation`` is the authoritative message list
     (the chat shows it): it is read when the step starts, so a question queued behind
     another one sees that answer in its history. ``skip`` is yielded for "no change"
-    when nothing waits (Gradio's ``gr.skip()``).
+    when nothing waits (Gradio's ``gr.skip()``). ``on_answer(assistant, answer, history,
+    options)`` makes what ``pending`` remembers for each finished answer (for feedback).
     """
 
     def respond(pending: PendingQuestions, conversation: list | None, top_k: float | None, passage_budget: float | None):
@@ -353,6 +416,8 @@ def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = 
                     yield interrupted_outputs(reason, shown, skip)
                     return
                 shown = [*messages, _assistant_message(update.answer_markdown)]
+                if on_answer is not None and update.final and update.answer is not None:
+                    pending.remember(len(shown) - 1, on_answer(loader.assistant, update.answer, history, options))
                 yield shown, shown, update.sources_html, render_status(update.status), render_waiting(pending.waiting())
             messages = shown
         if not answered_any:
@@ -426,6 +491,7 @@ def build_app(
     passage_budget: int = 800,
     examples: Sequence[str] = EXAMPLES,
     title: str = TITLE,
+    extras: PageExtras | None = None,
 ) -> "gr.Blocks":
     """Build the chat page around an assistant, a factory that creates one, or a loader.
 
@@ -433,12 +499,17 @@ def build_app(
     "loading the model…") while it works. ``top_k`` and ``passage_budget`` are the
     defaults of the settings sliders; each question passes the slider values to
     ``assistant.stream(question, history, top_k=..., passage_budget=...)``. Besides the
-    page, the app has an ``/ask`` API endpoint (see ``make_api``).
+    page, the app has an ``/ask`` API endpoint (see ``make_api``). ``extras`` adds the
+    document panel, the model picker and feedback on answers (see ``PageExtras``).
     """
     gr = _gradio()
+    extras = extras or PageExtras()
     loader = assistant if isinstance(assistant, AssistantLoader) else AssistantLoader(assistant)
     loader.start()
-    respond = make_responder(loader, skip=gr.skip())
+    on_answer = None
+    if extras.feedback_file is not None:
+        from ui.feedback_panel import remember_answer as on_answer
+    respond = make_responder(loader, skip=gr.skip(), on_answer=on_answer)
 
     def refresh():
         state = loader.state()
@@ -475,7 +546,7 @@ def build_app(
                     show_label=False,
                     height=460,
                     placeholder=CHAT_PLACEHOLDER,
-                    feedback_options=None,
+                    feedback_options=("Like", "Dislike") if extras.feedback_file is not None else None,
                     buttons=["copy"],
                     latex_delimiters=[],  # "$" in the articles is money and text, not maths
                 )
@@ -495,6 +566,10 @@ def build_app(
                     stop = gr.Button("停止 Stop", variant="secondary", scale=0, min_width=120, elem_id="rag-stop")
                 waiting = gr.HTML("", elem_id="rag-waiting", js_on_load=None)
                 status = gr.HTML("", elem_id="rag-status", js_on_load=None)
+                if extras.feedback_file is not None:
+                    from ui.feedback_panel import add_feedback
+
+                    add_feedback(gr, chatbot, pending, extras.feedback_file)
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(SOURCES_EMPTY, elem_id="rag-sources", js_on_load=None)
         with gr.Accordion("Settings / 设置", open=False):
@@ -505,8 +580,10 @@ def build_app(
                 100, 4000, value=passage_budget, step=50,
                 label="passage budget (tokens of passages in the prompt) / 提示中段落的 token 预算",
             )
-        footer = gr.HTML(render_info(loader.state().info), elem_id="rag-footer", js_on_load=None)
+        footer = gr.HTML(render_info(loader.state().info), elem_id="rag-footer", js_on_load=None, render=False)
         timer = gr.Timer(1.0)
+        add_extras(gr, extras, loader, footer, timer, render_info)
+        footer.render()
 
         # Sending only queues the question (instantly, outside the queue); the answering
         # step runs in the single generation slot and works through what is waiting.
@@ -679,7 +756,7 @@ def launch(
         ssr_mode=False,
         mcp_server=False,
         footer_links=[],
-        css=PAGE_CSS,
+        css=PAGE_CSS + panel_css(),
     )
     return local_url
 
@@ -695,10 +772,12 @@ def serve(settings: "Settings", *, insecure: bool = False) -> None:
     check_exposure(settings.host, auth, insecure)
     from rag.answer import Assistant
 
+    loader = AssistantLoader(lambda: Assistant.from_settings(settings))
     app = build_app(
-        lambda: Assistant.from_settings(settings),
+        loader,
         top_k=settings.top_k,
         passage_budget=settings.passage_budget,
+        extras=page_extras(settings, loader, auth),
     )
     launch(app, settings.host, settings.port, auth)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from ingest.documents import IngestError
 from rag.settings import Settings, describe, load_settings
 from rag.types import Answer, RagError
+from ui.cli_page import PAGE_COMMANDS, add_page_commands
 
 log = logging.getLogger("rag")
 
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--papers-dir", action="append", default=[], metavar="DIR")
     q = papers.add_parser("fetch", help="download missing papers from arXiv into the papers cache")
     _add_common(q)
+    add_page_commands(sub, _add_common)
     return parser
 
 
@@ -158,7 +160,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, dict[str, st
         name: getattr(args, name, None)
         for name in (
             "index_dir", "corpus_dir", "embedder", "chunk_size", "chunk_overlap", "llm", "device", "dtype",
-            "top_k", "passage_budget", "max_new_tokens", "questions", "host", "port",
+            "top_k", "passage_budget", "max_new_tokens", "questions", "host", "port", "feedback_file",
         )
     }
     settings, origin = load_settings(flags, config_file=getattr(args, "config", None))
@@ -351,7 +353,7 @@ def cmd_eval(settings: Settings, args) -> int:
     print(f"split {split}: {len(chosen)} questions from {questions}", flush=True)
     assistant = _load_assistant(settings)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("reports") / f"{stamp}-{'retrieval' if args.retrieval_only else 'full'}"
+    out = Path(args.out) if args.out else Path(settings.reports_dir) / f"{stamp}-{'retrieval' if args.retrieval_only else 'full'}"
     report = evaluate.run_eval(
         assistant, questions, out_dir=out, retrieval_only=args.retrieval_only,
         top_k=args.top_k, settings=asdict(settings), progress=True, split=split, limit=args.limit,
@@ -442,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {
             "rebuild": cmd_rebuild, "search": cmd_search, "ask": cmd_ask, "chat": cmd_chat,
             "serve": cmd_serve, "eval": cmd_eval, "papers": cmd_papers,
+            **PAGE_COMMANDS,
         }[args.command]
         return handler(settings, args)
     except (IngestError, RagError) as exc:

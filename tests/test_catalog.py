@@ -1,0 +1,79 @@
+"""Tests for rag.catalog: the model menu, its measurements and the one-model-in-memory rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rag import catalog
+
+
+def _report(reports: Path, name: str, *, llm: str, split: str = "test", mode: str = "full",
+            timestamp: str = "2026-02-01T10:00:00+00:00", first_token: float = 4.2, accuracy: float = 0.61) -> None:
+    folder = reports / name
+    folder.mkdir(parents=True)
+    data = {
+        "meta": {"mode": mode, "split": split, "timestamp": timestamp, "model": {"llm": llm, "model": {"model": llm}}},
+        "totals": {"first_token_s_p50": first_token, "accuracy": accuracy, "scored": 41},
+        "rows": [],
+    }
+    (folder / "report.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_the_newest_full_test_run_of_the_model_is_shown(tmp_path):
+    _report(tmp_path, "a", llm="qwen2.5-coder-0.5b", timestamp="2026-01-01T00:00:00+00:00", first_token=9.0)
+    _report(tmp_path, "b", llm="qwen2.5-coder-0.5b", timestamp="2026-03-01T00:00:00+00:00", first_token=3.4)
+    _report(tmp_path, "c", llm="qwen2.5-coder-0.5b", split="dev", timestamp="2026-04-01T00:00:00+00:00")
+    _report(tmp_path, "d", llm="qwen2.5-coder-0.5b", split="test, first 10", timestamp="2026-04-02T00:00:00+00:00")
+    _report(tmp_path, "e", llm="qwen2.5-coder-0.5b", mode="retrieval", timestamp="2026-04-03T00:00:00+00:00")
+    _report(tmp_path, "f", llm="qwen2.5-coder-1.5b", timestamp="2026-05-01T00:00:00+00:00", first_token=8.0)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "report.json").write_text("{", encoding="utf-8")
+    measured = catalog.newest_test_run(tmp_path, "qwen2.5-coder-0.5b")
+    assert measured is not None and measured.first_token_s == 3.4 and measured.report.endswith("b")
+    label = catalog.ModelChoice("qwen2.5-coder-0.5b", "Qwen 0.5B", measured).label()
+    assert "first word ~3.4 s" in label and "test accuracy 61% of 41" in label
+
+
+def test_an_unmeasured_model_says_so_instead_of_a_number(tmp_path):
+    assert catalog.newest_test_run(tmp_path / "no-reports", "x.gguf") is None
+    label = catalog.ModelChoice("x.gguf", "named by --llm").label()
+    assert "first word: not measured" in label and "test accuracy: not measured" in label
+
+
+def test_the_menu_has_the_installed_packaged_models_and_the_llm_flag(monkeypatch, tmp_path):
+    installed = {"qwen2.5-coder-0.5b"}
+
+    def locate(model):
+        if model.name not in installed:
+            raise catalog.models.ModelNotFound(model.name)
+        return []
+
+    monkeypatch.setattr(catalog.models, "locate_parts", locate)
+    assert catalog.installed_models(["my-model.gguf"]) == ["qwen2.5-coder-0.5b", "my-model.gguf"]
+    installed.add("qwen2.5-coder-1.5b")
+    specs = [c.spec for c in catalog.model_choices("qwen2.5-coder-0.5b", tmp_path)]
+    assert specs == ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
+
+
+def test_a_second_model_is_kept_only_when_memory_allows():
+    size = catalog.models.REGISTRY["qwen2.5-coder-1.5b"].size
+    assert catalog.fits_beside("qwen2.5-coder-1.5b", available=16 * 1024**3)
+    assert not catalog.fits_beside("qwen2.5-coder-1.5b", available=size)
+    assert not catalog.fits_beside("openai:http://x#m", available=64 * 1024**3)  # size unknown
+
+
+def test_switching_frees_the_other_models_when_both_do_not_fit(monkeypatch):
+    released = []
+    monkeypatch.setattr(catalog, "available_memory", lambda: 1024)
+    monkeypatch.setattr("rag.generate.release_generators", lambda keep: released.append(keep) or ["old"])
+
+    class Current:
+        def replaced(self, *, llm):
+            return ("assistant with", llm)
+
+    assert catalog.assistant_with_model(Current(), "qwen2.5-coder-1.5b") == ("assistant with", "qwen2.5-coder-1.5b")
+    assert released == ["qwen2.5-coder-1.5b"]
+    monkeypatch.setattr(catalog, "available_memory", lambda: 64 * 1024**3)
+    catalog.assistant_with_model(Current(), "qwen2.5-coder-1.5b")
+    assert released == ["qwen2.5-coder-1.5b"]  # it fits: nothing freed
