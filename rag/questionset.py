@@ -25,6 +25,9 @@ next. Unknown fields are ignored.
 
 The split is fixed by id: a conversation's first question decides the split of every
 follow-up in it, so a dev follow-up never shows a test question's answer in its history.
+A conversation's first question may pin its split with ``"split": "test"`` (and say why in
+``note``): questions that repeat an example quoted in an issue are pinned to test, so
+tuning on dev never tunes on them.
 """
 
 from __future__ import annotations
@@ -191,6 +194,7 @@ def load_questions(path: Path | str) -> list[Question]:
             raise QuestionSetError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
         try:
             question = _parse_question(record)
+            pinned = record_split(record)
         except ValueError as exc:
             raise QuestionSetError(f"{where}: {exc}") from None
         if question.id in by_id:
@@ -202,11 +206,21 @@ def load_questions(path: Path | str) -> list[Question]:
                 earlier = by_id[question.follows][1]
                 turn = (earlier.question, earlier.answers[0] if earlier.answers else "")
                 question = dataclasses.replace(question, history=earlier.history + (turn,))
-        root = by_id[question.follows][1].split if question.follows else split_of(question.id)
+        if pinned and question.follows:
+            raise QuestionSetError(f"{where}: a follow-up takes the split of the question it follows; remove 'split'")
+        root = by_id[question.follows][1].split if question.follows else pinned or split_of(question.id)
         question = dataclasses.replace(question, split=root)
         by_id[question.id] = (number, question)
         questions.append(question)
     return questions
+
+
+def record_split(record: dict) -> str | None:
+    """The split a line pins (``dev`` or ``test``), or None when the id's hash decides."""
+    pinned = record.get("split")
+    if pinned is not None and pinned not in ("dev", "test"):
+        raise ValueError(f"field 'split' must be \"dev\" or \"test\", got {_describe(pinned)}")
+    return pinned
 
 
 def split_of(question_id: str) -> str:

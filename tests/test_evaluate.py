@@ -458,6 +458,16 @@ def test_split_is_fixed_by_id_and_keeps_conversations_together(tmp_path):
         select_split(questions, "train")
 
 
+def test_a_conversation_can_be_pinned_to_test(tmp_path):
+    dev_id = next(f"d{i}" for i in range(100) if split_of(f"d{i}") == "dev")
+    path = write_lines(tmp_path, line(id=dev_id, split="test"), line(id="f1", kind="followup", follows=dev_id))
+    assert [q.split for q in load_questions(path)] == ["test", "test"]
+    with pytest.raises(QuestionSetError, match="line 2: a follow-up takes the split of the question it follows"):
+        load_questions(write_lines(tmp_path, line(id=dev_id), line(id="f1", kind="followup", follows=dev_id, split="test")))
+    with pytest.raises(QuestionSetError, match="line 1: field 'split' must be \"dev\" or \"test\""):
+        load_questions(write_lines(tmp_path, line(split="train")))
+
+
 def test_run_on_one_split_records_it(tmp_path):
     test_id = next(f"t{i}" for i in range(100) if split_of(f"t{i}") == "test")
     records = [*QUESTIONS, {**QUESTIONS[0], "id": test_id}]
