@@ -105,6 +105,9 @@ def test_each_answer_is_remembered_for_feedback_under_its_chat_index():
         (True, "127.0.0.1", None, True),
         (True, "0.0.0.0", ("user", "pw"), True),
         (True, "0.0.0.0", None, False),
+        (True, "127.0.0.2", None, True),  # the same loopback rule as the server's
+        (True, "[::1]", None, True),
+        (True, "example.org", None, False),
         (False, "127.0.0.1", None, False),
     ],
 )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from rag.settings import Settings
-from ui.app import LoginThrottle, UIError, check_exposure, is_loopback, serve
+from ui.app import LoginThrottle, UIError, check_exposure, serve
+from ui.hosts import is_loopback
 from ui.cli import main
 
 

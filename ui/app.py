@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hmac
 import html
-import ipaddress
 import logging
 import os
 import threading
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ingest.documents import IngestError
 from rag.types import RagError
 from ui.extras import PageExtras, add_extras, page_extras, panel_css
+from ui.hosts import is_loopback
 from ui.chat import (
     ChatUpdate,
     StreamingAssistant,
@@ -632,16 +632,6 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise UIError(f"{AUTH_ENV} must look like user:password")
     return user, password
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def check_exposure(host: str, auth: tuple[str, str] | None, insecure: bool = False) -> None:

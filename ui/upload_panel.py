@@ -14,8 +14,7 @@ from typing import Any
 from ingest.documents import IngestError
 from ingest.library import AddResult, DocumentLibrary
 from ingest.uploads import UploadedDocument
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from ui.hosts import is_loopback
 
 
 def upload_policy(enabled: bool, host: str, auth: object | None) -> str | None:
@@ -26,7 +25,7 @@ def upload_policy(enabled: bool, host: str, auth: object | None) -> str | None:
     """
     if not enabled:
         return "uploads are switched off (setting uploads = 0)"
-    if host not in LOOPBACK and auth is None:
+    if not is_loopback(host) and auth is None:
         return "uploads need a login when the page is served beyond this machine (set RAG_AUTH=user:password)"
     return None
 
