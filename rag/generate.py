@@ -141,6 +141,25 @@ def _slot(i: int) -> str:
     return f"\ue000{i}\ue001"
 
 
+def _template_pieces(rendered: str, messages: Sequence[dict], model: str) -> list[tuple[str, bool]]:
+    """A chat prompt rendered with ``_slot`` placeholders, cut into (text, is_message)
+    pieces in order: the template's own markup, then each message's text in its place.
+
+    Raises GeneratorError unless the template placed each message exactly once (one that
+    drops or repeats a message can't be split safely). Empty pieces are left out.
+    """
+    found = [int(m.group(1)) for m in _SLOT.finditer(rendered)]
+    if sorted(found) != list(range(len(messages))):
+        raise GeneratorError(
+            f"the chat template of {model} does not place each message once; choose another model with {LLM_SETTING}"
+        )
+    pieces = [
+        (str(messages[int(piece)]["content"]), True) if i % 2 else (piece, False)
+        for i, piece in enumerate(_SLOT.split(rendered))
+    ]
+    return [(text, is_message) for text, is_message in pieces if text]
+
+
 class LlamaCppGenerator(Generator):
     """A GGUF model run by llama.cpp (llama-cpp-python), using the GGUF's own chat template.
 
@@ -233,19 +252,9 @@ class LlamaCppGenerator(Generator):
             rendered = self._template(messages=slots).prompt
         except ValueError as exc:  # the template's raise_exception(), e.g. roles out of order
             raise GeneratorError(f"llama.cpp chat template: {exc}") from exc
-        found = [int(m.group(1)) for m in _SLOT.finditer(rendered)]
-        if sorted(found) != list(range(len(messages))):
-            raise GeneratorError(
-                f"the chat template of {self.info['model']} does not place each message once; "
-                f"choose another model with {LLM_SETTING}"
-            )
         tokens: list[int] = []
-        for i, piece in enumerate(_SLOT.split(rendered)):
-            if i % 2 == 0:  # the template's own text
-                tokens += llm.tokenize(piece.encode("utf-8"), add_bos=False, special=True) if piece else []
-            else:  # a message's text
-                text = str(messages[int(piece)]["content"])
-                tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=False) if text else []
+        for text, is_message in _template_pieces(rendered, messages, self.info["model"]):
+            tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=not is_message)
         return tokens
 
     def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
@@ -357,19 +366,9 @@ class TransformersGenerator(Generator):
         tok = self._tokenizer
         slots = [{**m, "content": _slot(i)} for i, m in enumerate(messages)]
         rendered = tok.apply_chat_template(slots, add_generation_prompt=True, tokenize=False)
-        found = [int(m.group(1)) for m in _SLOT.finditer(rendered)]
-        if sorted(found) != list(range(len(messages))):
-            raise GeneratorError(
-                f"the chat template of {self._source} does not place each message once; "
-                f"choose another model with {LLM_SETTING}"
-            )
         tokens: list[int] = []
-        for i, piece in enumerate(_SLOT.split(rendered)):
-            if i % 2 == 0:
-                tokens += tok.encode(piece, add_special_tokens=False) if piece else []
-            else:
-                text = str(messages[int(piece)]["content"])
-                tokens += tok.encode(text, add_special_tokens=False, split_special_tokens=True) if text else []
+        for text, is_message in _template_pieces(rendered, messages, self._source):
+            tokens += tok.encode(text, add_special_tokens=False, split_special_tokens=is_message)
         return tokens
 
     def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
