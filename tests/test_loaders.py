@@ -23,14 +23,16 @@ PAPERS = Path(__file__).resolve().parent.parent.parent / "shared" / "papers"
 ZH_SURVEY = PAPERS / "2303.18223-zh.pdf"
 
 
-def make_pdf(pages: list[str], title: str | None = None) -> bytes:
-    """A minimal PDF with one Helvetica text line per page, xref offsets computed."""
+def make_pdf(pages: list[str | list[str]], title: str | None = None) -> bytes:
+    """A minimal PDF with one Helvetica text line per page (or, for a page given as a list,
+    one line per entry, 14 points apart), xref offsets computed."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>")
     objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i, text in enumerate(pages):
-        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        shown = text if isinstance(text, str) else ") Tj 0 -14 Td (".join(text)
+        stream = f"BT /F1 12 Tf 72 720 Td ({shown}) Tj ET"
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"

@@ -7,6 +7,7 @@ from ingest.clean import clean_text
 from ingest.documents import ChunkerSettings, Document, Page
 from ingest.loaders import load_file
 from ingest.structure import find_tables, is_bibliography
+from tests.test_loaders import make_pdf
 
 PAGE = [
     "Training used a large cluster, as the following table lists for each model.",
@@ -20,30 +21,6 @@ PAGE = [
 ]
 
 
-def _pdf(lines: list[str]) -> bytes:
-    """A one-page PDF with one text line per entry (pypdf reads them back as lines)."""
-    shown = " ".join(f"({line}) Tj 0 -14 Td" for line in lines)
-    stream = f"BT /F1 10 Tf 72 720 Td {shown} ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
-        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
-
 def _paper(text: str) -> Document:
     return Document(doc_id="p", title="P", text=text, source="p.pdf", sha256="0", lang="en", kind="paper",
                     extractor="pypdf", pages=(Page(2, 0, len(text)),))
@@ -51,7 +28,7 @@ def _paper(text: str) -> Document:
 
 def test_a_pdf_table_row_is_chunked_with_its_caption_and_header(tmp_path: Path):
     path = tmp_path / "paper.pdf"
-    path.write_bytes(_pdf(PAGE))
+    path.write_bytes(make_pdf([PAGE]))
     text = clean_text(load_file(path).pages[0])
     chunks = chunk_document(_paper(text), ChunkerSettings(size=60, overlap=0))
     palm = [c for c in chunks if "PaLM" in c.text]
