@@ -24,6 +24,12 @@ class ReportError(RagError):
     """A report directory can't be read (missing or unreadable report.json)."""
 
 
+def inert(text: str) -> str:
+    """Untrusted text (questions, answers, passages) made inert in a Markdown report: no
+    image, link or HTML tag can come out of it in a viewer, the words read the same."""
+    return text.replace("\\", "\\\\").replace("<", "&lt;").replace("[", "\\[").replace("]", "\\]")
+
+
 def _describe(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -141,14 +147,14 @@ def render_markdown(report: Report) -> str:
         verdict = (f"correct={_fmt(row.correct)} refused={refused} f1={_fmt(row.f1)}"
                    if row.refused is not None else "retrieval only")
         lines += [
-            f"### {row.id} ({row.lang}, {row.kind}): {row.question}",
+            f"### {row.id} ({row.lang}, {row.kind}): {inert(row.question)}",
             "",
             f"- accepted answers: {_describe(list(row.answers))}; sources: {_describe(list(row.sources))}",
             f"- {verdict}; source rank {_fmt(row.doc_rank)}, answer-in-passage rank {_fmt(row.answer_rank)}",
         ]
         if row.answer is not None:
-            lines.append(f"- answer: {row.answer.strip()[:300]}")
-        lines += [f"- [{p['rank']}] `{p['doc_id']}` ({p['score']:.3f}): {p['text'][:160]}".replace("\n", " ")
+            lines.append(f"- answer: {inert(row.answer.strip()[:300])}")
+        lines += [f"- [{p['rank']}] `{p['doc_id']}` ({p['score']:.3f}): {inert(p['text'][:160])}".replace("\n", " ")
                   for p in row.passages]
         lines.append("")
     return "\n".join(lines)
@@ -247,7 +253,7 @@ def _retrieval_changes(a: QuestionResult, b: QuestionResult) -> list[str]:
 
 def _shown_answer(row: QuestionResult) -> str:
     text = " ".join((row.answer or "").split())
-    text = text[:ANSWER_SHOWN] + ("…" if len(text) > ANSWER_SHOWN else "")
+    text = inert(text[:ANSWER_SHOWN]) + ("…" if len(text) > ANSWER_SHOWN else "")
     return f"{text} (refused: {row.refusal_reason})" if row.refused else text
 
 
@@ -255,7 +261,7 @@ def _flip_section(title: str, pairs: list[tuple[QuestionResult, QuestionResult]]
     """One direction of flips: each question with the two answers side by side."""
     lines = [f"## {title}: {len(pairs)}", ""]
     for a, b in pairs:
-        lines += [f"### {b.id} ({b.lang}, {b.kind}): {b.question}", "",
+        lines += [f"### {b.id} ({b.lang}, {b.kind}): {inert(b.question)}", "",
                   f"accepted: {_describe(list(b.answers))}", "",
                   *_table(("A", "B"), [(_shown_answer(a), _shown_answer(b))]), ""]
     return lines
@@ -298,7 +304,7 @@ def compare(report_a_dir: Path | str, report_b_dir: Path | str) -> str:
     both = [(rows_a[q], rows_b[q]) for q in rows_a if q in rows_b]
     for title, flipped in FLIPS:
         lines += _flip_section(title, [(x, y) for x, y in both if flipped(x, y)])
-    moved = [f"- {y.id} ({y.lang}, {y.kind}) {y.question}: {'; '.join(c)}"
+    moved = [f"- {y.id} ({y.lang}, {y.kind}) {inert(y.question)}: {'; '.join(c)}"
              for x, y in both if (c := _retrieval_changes(x, y))]
     only = [f"- {q}: only in A" for q in rows_a if q not in rows_b] + [f"- {q}: only in B" for q in rows_b if q not in rows_a]
     lines += [f"## Retrieval changes: {len(moved)}", "", *moved, *([""] + only if only else [])]

@@ -379,7 +379,7 @@ def test_compare_lists_changed_questions(tmp_path, question_file):
     now_correct = section("Now correct (wrong -> correct): 1")
     # the flipped question with both answers side by side, A then B
     assert "### q2 (en, fact): Who proposed the Transformer?" in now_correct
-    assert "| It was Hinton. | Vaswani 等人[1] |" in now_correct
+    assert "| It was Hinton. | Vaswani 等人\\[1\\] |" in now_correct  # markers escaped: no link
     assert "## Now wrong (correct -> wrong): 0" in text
     now_refused = section("Now refused (answered -> refused): 1")
     assert "### q5" in now_refused and f"| Canberra. | {REFUSAL} (refused: model_declined) |" in now_refused
@@ -476,6 +476,19 @@ def test_run_on_one_split_records_it(tmp_path):
     report = run_eval(ScriptedAssistant(), path, out_dir=tmp_path / "r", progress=False, split="test")
     assert [r.id for r in report.rows] == [test_id]  # q1..q6 are all dev (q6 follows q1)
     assert report.meta["split"] == "test" and report.meta["elapsed_s"] >= 0
+
+
+def test_reports_show_untrusted_text_inert(tmp_path, question_file):
+    """A model's Markdown image or HTML tag is shown as text in report.md, never loaded."""
+    hostile = dict(SCRIPT)
+    hostile["Who proposed the Transformer?"] = (
+        [HIT_B], "![x][t] <img src=http://evil.example/a.png>\n\n[t]: http://evil.example/b.png", False, [])
+    out = tmp_path / "r"
+    run_eval(ScriptedAssistant(hostile), question_file, out_dir=out, progress=False)
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "evil.example" in markdown  # the words are still there to read
+    assert "![x][t]" not in markdown and "<img" not in markdown and "[t]:" not in markdown
+    assert "!\\[x\\]\\[t\\] &lt;img" in markdown
 
 
 def test_compare_needs_a_report(tmp_path):
