@@ -1,9 +1,9 @@
 """Splitting documents into retrievable chunks.
 
-Owns where chunks start and end. A chunk is a run of whole sentences (Chinese 。!?;,
-English ". ", "! ", "? " and line breaks end a sentence) of at most ``settings.size``
-characters, repeating about ``settings.overlap`` characters from the end of the chunk
-before it. Chunks never cross a page, never start or end with whitespace, and
+Owns where chunks start and end. A chunk is a run of whole sentences (Chinese and
+English stops and line breaks, as ``ingest.text.sentence_breaks`` finds them) of at most
+``settings.size`` characters, repeating about ``settings.overlap`` characters from the end
+of the chunk before it. Chunks never cross a page, never start or end with whitespace, and
 ``doc.text[chunk.start:chunk.end] == chunk.text`` always holds. A sentence longer than
 ``size`` is cut at a clause break (,,、:; or a space) or, failing that, at ``size``.
 Each chunk carries the section heading in force where it starts. A paper's front
@@ -19,14 +19,10 @@ import re
 
 from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, Page
 from ingest.structure import Table, find_tables, is_bibliography
+from ingest.text import CJK, LINE_BREAK, has_cjk, sentence_breaks
 
 logger = logging.getLogger(__name__)
 
-# Sentence ends. CJK full stops end a sentence wherever they are; after NFKC the CJK
-# ?!; are ASCII, and since Chinese puts no space after them they end a sentence too. An
-# English full stop needs whitespace after it ("3.5", "e.g.x" and URLs do not split).
-# Closing quotes and brackets stay with their sentence.
-_SENTENCE_END = re.compile(r"(?:[。!?;!?;…]+|\.(?=\s))[\"'”’」』)\]]*|\n")
 _CLAUSE_BREAK = re.compile(r"[,,、::;;]|\s")
 # Stops, and line breaks after a stop or before a blank line, surely end a sentence; any
 # other line break may be a hard wrap inside one (PDF text). A chunk ends at such a weak
@@ -44,7 +40,6 @@ _QUANTITY = re.compile(
     r"(?:万|亿|千|百|小时|分钟|天|年|月|日|个|种|倍|层|张|篇|条|次|tokens?\b|[KMGT]B\b|[KMB]\b)",
     re.IGNORECASE,
 )
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _PDF_EXTRACTORS = ("pypdf", "pdfminer")
 _ABSTRACT = re.compile(r"(?im)^[ \t]*(?:abstract\b|摘\s*要)")
 _FRONT_MATTER_MAX = 3000  # an "Abstract" further into page 1 is not the paper's own
@@ -157,9 +152,11 @@ def _sentence_breaks(text: str, start: int, end: int, size: int) -> tuple[list[i
     breaks: list[int] = []
     strong: set[int] = set()
     previous = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        cut = match.end()
-        if match.group() == "\n":
+    # A full stop after an abbreviation ends no sentence, but chunks have always been
+    # allowed to end there (as at any stop): treating it otherwise would move a quarter
+    # of the papers' chunk boundaries, and every index would need new vectors.
+    for cut, kind in sentence_breaks(text, start, end):
+        if kind == LINE_BREAK:
             # A blank line, or a line ending in punctuation, is a paragraph or sentence end.
             if text.startswith("\n", cut) or (cut - 2 >= start and text[cut - 2] in "。!?;.!?;:"):
                 strong.add(cut)
@@ -310,14 +307,14 @@ def _heading_text(line: str) -> str | None:
         return None
     body = numbered.group("body")
     # "1.3B 6B 175B" (a figure axis) is not a heading: the body must start with a word.
-    if not re.match(r"[A-Za-z]{2}|[\u3400-\u9fff]", body) or _SENTENCE_PUNCT.search(body):
+    if not re.match(rf"[A-Za-z]{{2}}|[{CJK}]", body) or _SENTENCE_PUNCT.search(body):
         return None
     # Quantities ("50 万", "37 小时", "21GB") and footnote links are not headings either.
     if _QUANTITY.match(body) or "://" in body or "www." in body:
         return None
     # A word glued to the number needs to be a real word ("3.1Publicly", not "21GB").
     glued = numbered.group("number")[-1].isdigit() and not numbered.group("separator")
-    if glued and len(re.match(r"[A-Za-z\u3400-\u9fff]*", body).group()) < 4:
+    if glued and len(re.match(rf"[A-Za-z{CJK}]*", body).group()) < 4:
         return None
     if len(body.split()) > 10:
         return None
@@ -330,8 +327,8 @@ def _plain_heading(line: str) -> bool:
     if not body or _BULLET.match(body) or _SENTENCE_PUNCT.search(body):
         return False
     # It needs words: "2023年3月" or "Table 3 12.5" is not a heading.
-    if len(re.findall(r"[A-Za-z\u3400-\u9fff]", body)) < len(body) / 2:
+    if len(re.findall(rf"[A-Za-z{CJK}]", body)) < len(body) / 2:
         return False
-    if _CJK.search(body):
+    if has_cjk(body):
         return len(body) <= 40
     return len(body) <= 60 and len(body.split()) <= 8

@@ -1,7 +1,8 @@
 """Text cleaning: what "cleaned text" means for every document we index.
 
 ``clean_text`` applies Unicode NFKC, normalises whitespace (keeping paragraph breaks),
-repairs PDF line-break hyphenation and soft wraps of English text, and removes web-page
+repairs PDF line-break hyphenation and soft wraps of English text (the sure rules of
+``ingest.text.join_wrapped_lines``), and removes web-page
 boilerplate line by line: share/like/favourite widgets, red-packet and payment panels,
 QR-code and follow prompts, submission prompts, "read the original" links, ads, empty
 metadata labels and lists of bare dates (e.g. "related articles" sidebars).
@@ -28,6 +29,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from ingest.text import join_wrapped_lines
+
 logger = logging.getLogger(__name__)
 
 MAX_BOILERPLATE_CHARS = 80
@@ -43,14 +46,6 @@ _LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _HSPACE = re.compile(r"[^\S\n]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
-# "lan-\nguage" -> "language": a lowercase word part, a hyphen at the end of a line and
-# a lowercase continuation. Compounds already containing a hyphen ("state-of-\nthe-art")
-# are left alone, since there the hyphen is probably real.
-_HYPHEN_BREAK = re.compile(r"(?<![\w-])([A-Za-z]*[a-z])-\n([a-z])")
-# An English line that stops mid-sentence and a next line that starts in lowercase is a
-# hard wrap (PDF text); Chinese lines are not joined because article lines are paragraphs
-# and headings, which joining would merge.
-_SOFT_WRAP = re.compile(r"(?<=[A-Za-z0-9,)\]])\n(?=[a-z])")
 
 _DATE = (
     r"(?:\d{4}\s*[-/.年]\s*\d{1,2}(?:\s*[-/.月]\s*\d{1,2}\s*日?|\s*月)?"
@@ -136,8 +131,9 @@ def _clean_once(text: str) -> str:
     text = _CONTROL.sub("", text)
     lines = [_HSPACE.sub(" ", line).strip() for line in text.split("\n")]
     text = "\n".join(lines)
-    text = _HYPHEN_BREAK.sub(r"\1\2", text)
-    text = _SOFT_WRAP.sub(" ", text)
+    # Only the sure re-joins (hyphenation, English lowercase continuations): Chinese lines
+    # are not joined, because article lines are paragraphs and headings.
+    text = join_wrapped_lines(text)
     lines = text.split("\n")
     kept = [line for line, drop in zip(lines, boilerplate_mask(lines)) if not drop]
     return _BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip()

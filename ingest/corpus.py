@@ -23,14 +23,12 @@ else:  # pragma: no cover - Python 3.10
 from ingest.clean import clean_text, remove_running_lines
 from ingest.documents import Document, IngestError, LoadResult, Page, SkippedFile
 from ingest.loaders import SUPPORTED_SUFFIXES, RawDocument, UnreadableFile, load_file
+from ingest.text import detect_language
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.toml"
 _PDF_EXTRACTORS = ("pypdf", "pdfminer")
-# Share of CJK among CJK + Latin letters above which a text is Chinese. Chinese articles
-# about LLMs are full of English terms, so the bar is well below one half.
-_ZH_SHARE = 0.25
 # Why a file that reads fine but says nothing is skipped: a document of no chunks can
 # never be found, and the build summary would count it as indexed.
 NO_TEXT = "no text (the file is empty, or nothing is left once markup and boilerplate are removed)"
@@ -96,13 +94,6 @@ def make_document(
     )
 
 
-def detect_lang(text: str) -> str:
-    """"zh" when CJK characters make up a good share of the letters in ``text``, else "en"."""
-    cjk = len(re.findall(r"[\u3400-\u9fff\uf900-\ufaff]", text))
-    latin = len(re.findall(r"[A-Za-z]", text))
-    return "zh" if cjk and cjk / (cjk + latin) >= _ZH_SHARE else "en"
-
-
 def slugify(name: str) -> str:
     """A readable id from a file name: lowercase words (Chinese kept) joined by hyphens."""
     words = re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", name).casefold())
@@ -150,7 +141,7 @@ def load_corpus(corpus_dir: Path) -> LoadResult:
             doc_id=entry["id"],
             title=entry.get("title") or _fallback_title(raw, path),
             source=_source(corpus_dir, path),
-            lang=entry.get("lang") or detect_lang("".join(raw.pages)),
+            lang=entry.get("lang") or detect_language("".join(raw.pages)),
             kind=entry.get("kind", "article"),
             url=entry.get("url"),
             arxiv_id=entry.get("arxiv_id"),
@@ -178,7 +169,7 @@ def load_corpus(corpus_dir: Path) -> LoadResult:
             doc_id=doc_id,
             title=_fallback_title(raw, path),
             source=_source(corpus_dir, path),
-            lang=detect_lang("".join(raw.pages)),
+            lang=detect_language("".join(raw.pages)),
             kind="article",
             origin=path.name,
         )

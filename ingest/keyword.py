@@ -16,17 +16,17 @@ import re
 import threading
 import unicodedata
 
+from ingest.text import CJK, CJK_RE
+
 logger = logging.getLogger(__name__)
 
 # Bump when tokenize() changes what it returns: keyword indexes built with an older
 # version must be rebuilt (the index manifest records it).
 TOKENIZER_VERSION = 1
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_WORD = rf"[^\W_{_CJK}]"
+_WORD = rf"[^\W_{CJK}]"
 # A CJK run, or a Latin/digit compound joined by - _ . ' (e.g. "gpt-3.5", "o'neil").
-_RUN = re.compile(rf"[{_CJK}]+|{_WORD}+(?:[-_.'’]{_WORD}+)*")
-_IS_CJK = re.compile(rf"[{_CJK}]")
+_RUN = re.compile(rf"[{CJK}]+|{_WORD}+(?:[-_.'’]{_WORD}+)*")
 # The parts of a Latin compound: letter runs, and numbers with their decimal point.
 _PART = re.compile(r"\d+(?:\.\d+)*|[^\W\d_]+")
 _SEPARATORS = re.compile(r"[-_'’]|\.(?!\d)|(?<!\d)\.")
@@ -97,7 +97,7 @@ def tokenize(text: str) -> list[str]:
     text = unicodedata.normalize("NFKC", text).casefold()
     tokens: list[str] = []
     for run in _RUN.findall(text):
-        if _IS_CJK.match(run):
+        if CJK_RE.match(run):
             words = _segmenter().cut_for_search(run)
             tokens.extend(w for w in words if w not in STOPWORDS)
         else:

@@ -21,6 +21,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from ingest.documents import IngestError
+from ingest.text import has_cjk, is_cjk
 
 logger = logging.getLogger(__name__)
 
@@ -248,10 +249,9 @@ def readable_ratio(text: str) -> float:
             or 0x370 <= code <= 0x3FF
             or 0x2000 <= code <= 0x206F
             or 0x3000 <= code <= 0x30FF
-            or 0x3400 <= code <= 0x9FFF
             or 0xAC00 <= code <= 0xD7AF
-            or 0xF900 <= code <= 0xFAFF
             or 0xFF00 <= code <= 0xFFEF
+            or is_cjk(ch)
         ):
             readable += 1
     return readable / total if total else 1.0
@@ -286,7 +286,7 @@ def meaningful_pdf_title(title: object) -> str | None:
     if title.lower() in {"untitled", "title", "no title", "unknown"}:
         return None
     # One token without spaces ("paper_v3") is a file name, unless it is Chinese.
-    if " " not in title and not re.search(r"[\u3400-\u9fff]", title):
+    if " " not in title and not has_cjk(title):
         return None
     return title
 

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from ingest.corpus import NO_TEXT, detect_lang, make_document, outside_reason, slugify
+from ingest.corpus import NO_TEXT, make_document, outside_reason, slugify
 from ingest.documents import Document, IngestError, LoadResult, SkippedFile
 from ingest.loaders import GARBLED_BELOW, RawDocument, UnreadableFile, load_file, looks_garbled, readable_ratio
 from ingest.references import PaperRef, find_arxiv_ids, is_valid_arxiv_id, normalize_title, title_in_text
+from ingest.text import CJK, detect_language
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ _MARKERS_RE = re.compile(r"[∗*†‡§¶♠♣♥♦⋆]+|\d+(?=\s|,|$)")
 _BYLINE_LABEL_RE = re.compile(r"(?i)^(?:作者|著者|authors?)\s*[:：]\s*")
 _ANY_LABEL_RE = re.compile(r"^[^\s,，、:：]{1,12}\s*[:：]")
 _ABSTRACT_RE = re.compile(r"(?i)abstract\b|摘要")  # the line that ends the byline
-_CJK_NAME_RE = re.compile(r"[\u4e00-\u9fff]{2,4}(?:[·•][\u4e00-\u9fff]{1,8})?")
+_CJK_NAME_RE = re.compile(rf"[{CJK}]{{2,4}}(?:[·•][{CJK}]{{1,8}})?")
 
 
 def first_page_authors(first_page: str, title: str) -> tuple[str, ...]:
@@ -366,7 +367,7 @@ def _paper_document(path: Path, raw: RawDocument, references: Sequence[PaperRef]
         arxiv_id = stamped_arxiv_id(first_page)
     if arxiv_id is None and (ref := match_reference(first_page, references)):
         arxiv_id = ref.arxiv_id
-    lang = detect_lang("\n".join(raw.pages))
+    lang = detect_language("\n".join(raw.pages))
     title = _title(path, raw.title, first_page, by_id.get(arxiv_id or ""), lang)
     return make_document(
         raw,
@@ -401,7 +402,7 @@ def _title(path: Path, metadata: str | None, first_page: str, ref: PaperRef | No
 
     if ref and ref.title:
         # A translation (the Chinese survey) is shown under its own title, with the cited one.
-        if detect_lang(ref.title) != lang and (own := printed()) and detect_lang(own) == lang:
+        if detect_language(ref.title) != lang and (own := printed()) and detect_language(own) == lang:
             return f"{own} ({ref.title})"
         return ref.title
     return printed() or path.stem

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ingest.documents import Document, IngestError
+from ingest.text import CJK, has_cjk
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,9 @@ def _is_title_like(text: str) -> bool:
     words = re.findall(r"[^\W\d_]{2,}", text)
     if "://" in text or "www." in text or len(text) > 300:
         return False
-    if re.search(r"[\u4e00-\u9fff]", text):
+    if has_cjk(text):
         # A Chinese title in 《》 is two or more characters of text.
-        return len(re.findall(r"[\u4e00-\u9fffA-Za-z]", text)) >= 2
+        return len(re.findall(rf"[{CJK}A-Za-z]", text)) >= 2
     if len(words) < 2 or re.search(r"\bet al\b", text):
         return False
     return not re.fullmatch(r"(?i)(arxiv|paper|preprint|doi|pdf|abs)[\s\W]*", text)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.corpus import EmptyCorpus, ManifestError, detect_lang, load_corpus, make_document, slugify
+from ingest.corpus import EmptyCorpus, ManifestError, load_corpus, make_document, slugify
 from ingest.documents import IngestError
 from ingest.loaders import RawDocument
 
@@ -130,19 +130,6 @@ def test_make_document_text_file_has_one_unnumbered_page():
     raw = RawDocument(pages=("正文。\n",), extractor="text", title=None, sha256="0" * 64)
     doc = make_document(raw, doc_id="a", title="A", source="a.txt", lang="zh", kind="article")
     assert doc.pages[0].number is None and doc.text[doc.pages[0].start : doc.pages[0].end] == "正文。"
-
-
-@pytest.mark.parametrize(
-    ("text", "lang"),
-    [
-        ("大型语言模型 (Large Language Models, LLMs) 是近年来自然语言处理(NLP)领域的重要进展", "zh"),
-        ("We introduce a new language representation model called BERT.", "en"),
-        ("BERT 模型", "zh"),
-        ("", "en"),
-    ],
-)
-def test_detect_lang(text, lang):
-    assert detect_lang(text) == lang
 
 
 def test_slugify():
