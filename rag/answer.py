@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.text import count_cjk
 from rag import prompt as prompts
 from rag.cite import cite, drop_echoes, is_refusal, parse_markers, strip_markers
 from rag.retrieve import HybridRetriever, Retriever
@@ -160,7 +161,7 @@ def substitute_followup(question: str, previous: str) -> str | None:
 def needs_rewrite(question: str) -> bool:
     """Short or pronoun-bearing questions depend on the conversation."""
     q = question.strip()
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", q))
+    cjk = count_cjk(q)
     short = (cjk and len(q) <= 12) or (not cjk and len(q.split()) <= 4)
     return bool(short or _DEPENDENT.search(q))
 

@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ingest.text import detect_language
+
 from rag.metrics import normalize
 from rag.types import Answer, RagError
 
@@ -150,13 +152,6 @@ def load_feedback(path: Path | str) -> list[Feedback]:
     return list(latest.values())
 
 
-def _lang(text: str) -> str:
-    # The same rule as ingest.corpus.detect_lang; rag must not import ingest's loaders.
-    cjk = sum("\u3400" <= ch <= "\u9fff" for ch in text)
-    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
-    return "zh" if cjk and cjk / (cjk + latin) >= 0.25 else "en"
-
-
 def question_line(feedback: Feedback) -> dict[str, Any] | None:
     """The question-set record a 👎 becomes, or ``None`` (👍, or a 👎 without a correction)."""
     if feedback.rating != "down" or not (feedback.unanswerable or feedback.correction):
@@ -164,7 +159,7 @@ def question_line(feedback: Feedback) -> dict[str, Any] | None:
     record: dict[str, Any] = {
         "id": feedback.id,
         "question": feedback.question,
-        "lang": _lang(feedback.question),
+        "lang": detect_language(feedback.question),
         "answerable": not feedback.unanswerable,
         "answers": [] if feedback.unanswerable else [feedback.correction],
         "sources": [] if feedback.unanswerable else [feedback.source],

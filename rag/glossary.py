@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+from ingest.text import CJK, has_cjk
+
 # A Chinese run then an English gloss: "其自注意力(self-attention)".
-_ZH_EN = re.compile(rf"([{_HAN}]{{2,}})\s*[((]\s*([A-Za-z][A-Za-z0-9\-]*(?: [A-Za-z0-9\-]+){{0,4}})\s*[))]")
+_ZH_EN = re.compile(rf"([{CJK}]{{2,}})\s*[((]\s*([A-Za-z][A-Za-z0-9\-]*(?: [A-Za-z0-9\-]+){{0,4}})\s*[))]")
 # An English term then a Chinese gloss: "Scaling Laws(扩展法则)".
-_EN_ZH = re.compile(rf"([A-Za-z][A-Za-z0-9\-]*(?: [A-Za-z][A-Za-z0-9\-]*){{0,4}})\s*[((]\s*([{_HAN}]{{2,10}})\s*[))]")
-_HAS_HAN = re.compile(rf"[{_HAN}]")
+_EN_ZH = re.compile(rf"([A-Za-z][A-Za-z0-9\-]*(?: [A-Za-z][A-Za-z0-9\-]*){{0,4}})\s*[((]\s*([{CJK}]{{2,10}})\s*[))]")
 _MAX_SENSES = 3  # a term glossed many different ways is too vague to translate
 
 
@@ -46,7 +46,7 @@ class Glossary:
 
         pairs = []
         for text in texts:
-            if not _HAS_HAN.search(text):
+            if not has_cjk(text):
                 continue
             for run, en in _ZH_EN.findall(text):
                 # The Chinese run before "(" may hold a whole clause: keep its last word, with

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ingest.text import CJK_WITH_KANA_HANGUL
 from rag.types import Answer, Citation, Hit
 
 if TYPE_CHECKING:
@@ -28,8 +29,7 @@ PASSAGES_KEPT = 3  # top passages stored per question, shown for the worst quest
 
 
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+")
+_TOKEN = re.compile(rf"[{CJK_WITH_KANA_HANGUL}]|[^\W_{CJK_WITH_KANA_HANGUL}]+")
 
 
 def normalize(text: str) -> str:

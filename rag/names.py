@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 
 from ingest.keyword import tokenize
+from ingest.text import detect_language
 
 _CUE = re.compile(
     r"\b(?:articles?|papers?|surveys?|posts?|blogs?|notes|report|write-?up|arxiv)\b|"
@@ -24,7 +25,6 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Words that name what kind of thing a document is, not which one: every document has them.
 _GENERIC = frozenset(tokenize("article paper arxiv 文章 论文"))
 _MIN_SCORE = 1.2  # a word only two of a dozen documents share (log 6 = 1.8) passes; "llm" does not
@@ -69,6 +69,6 @@ class DocumentNames:
         if best < _MIN_SCORE:
             return ()
         top = [doc_id for doc_id, score in scores.items() if score >= best - 1e-9]
-        lang = "zh" if _CJK.search(question) else "en"
+        lang = detect_language(question)
         same = [doc_id for doc_id in top if self.lang[doc_id] == lang]
         return tuple(same or top)

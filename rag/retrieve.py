@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ingest.text import has_cjk
 from rag.glossary import Glossary
 from rag.names import DocumentNames
 from rag.types import Hit
 
 log = logging.getLogger(__name__)
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # How much further (in cosine) a named document's best passage may be than the best
 # anywhere before the name counts as mentioned in passing.
 _PASSING_MARGIN = 0.1
@@ -215,7 +215,7 @@ class HybridRetriever(Retriever):
 
     def _unblind(self, query, fused, dense_groups):
         """Lift Chinese passages BM25 could not read, for a question with no Chinese in it."""
-        if _CJK.search(query):
+        if has_cjk(query):
             return fused
 
         def blind(row):
