@@ -19,16 +19,17 @@ import unicodedata
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
+from ingest.text import CJK, split_sentences as _split_text
 from rag.types import Citation, Hit
 
-# [1], [1, 2], [1，2], 【1】, [^1], [1-2] are all read as markers.
-_MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.])(?=\s|$)|\n+")
-# A full stop after an initial or an abbreviation ("J. Devlin", "et al.", "e.g.") ends no sentence.
-_NOT_AN_END = re.compile(r"(?:\b[A-Z]|(?i:\bet al|\be\.g|\bi\.e|\bvs|\bfig|\beq|\bno))\.$")
+# A citation marker: [1], [1, 2], [1，2], 【1】, [^1] and [1-2] are all read as one; group 1
+# holds the numbers. The one definition: the prompt neutralises look-alikes in untrusted
+# text with it and the page links what it finds.
+MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
+_LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_CJK_RUN = re.compile(f"[{CJK}]+")
 
 _EN_STOP = frozenset(
     "a an the of to in on for and or is are was were be been by with as at from that this these those "
@@ -101,17 +102,11 @@ def _normalize(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split an answer into sentences; markers that follow a sentence's full stop stay with it."""
-    parts: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        if parts and _NOT_AN_END.search(parts[-1]) and not piece.startswith("\n"):
-            parts[-1] += piece
-        elif piece:
-            parts.append(piece)
-    parts = [p for p in parts if p.strip()]
+    """Split an answer into sentences (``ingest.text.split_sentences``); markers that follow
+    a sentence's full stop stay with it."""
     sentences: list[str] = []
-    for part in parts:
-        lead = re.match(r"\s*((?:" + _MARKER.pattern + r"\s*)+)", part)
+    for part in _split_text(text):
+        lead = _LEAD_MARKERS.match(part)
         if lead and sentences:
             sentences[-1] += lead.group(1).rstrip()
             part = part[lead.end():]
@@ -123,7 +118,7 @@ def split_sentences(text: str) -> list[str]:
 def parse_markers(sentence: str) -> list[int]:
     """Passage numbers cited in a sentence, in order, without duplicates."""
     found: list[int] = []
-    for match in _MARKER.finditer(sentence):
+    for match in MARKER.finditer(sentence):
         body = match.group(1)
         for a, b in re.findall(r"(\d+)\s*[\-–]\s*(\d+)", body):
             found.extend(range(int(a), int(b) + 1))
@@ -134,7 +129,7 @@ def parse_markers(sentence: str) -> list[int]:
 
 def strip_markers(sentence: str) -> str:
     """The sentence without any citation markers."""
-    return re.sub(r"\s+([。.!?！？；;,，])", r"\1", _MARKER.sub("", sentence)).strip()
+    return re.sub(r"\s+([。.!?！？；;,，])", r"\1", MARKER.sub("", sentence)).strip()
 
 
 def key_terms(text: str) -> tuple[set[str], set[str]]:
@@ -400,7 +395,7 @@ def drop_echoes(
 
 
 def _flat(text: str) -> str:
-    return re.sub(r"[\s\W_]+", "", _MARKER.sub("", _normalize(text)))
+    return re.sub(r"[\s\W_]+", "", MARKER.sub("", _normalize(text)))
 
 
 def _join(sentences: Sequence[str]) -> str:

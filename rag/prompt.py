@@ -13,6 +13,9 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
+# detect_language is imported for callers too: the prompt is in the question's language.
+from ingest.text import WRAP_COLUMNS, detect_language, has_cjk, join_wrapped_lines, split_sentences
+from rag.cite import MARKER
 from rag.types import Hit
 
 REFUSAL = {
@@ -35,15 +38,13 @@ SYSTEM = {
     ),
 }
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 # Chat-template control tokens (<|im_start|>, <|eot_id|>, <s>, [INST], <start_of_turn> ...)
-# and our own citation markers must not be forgeable from inside a document or a question.
+# and our own citation markers (anything rag.cite.MARKER reads as one) must not be
+# forgeable from inside a document or a question.
 _CONTROL_TOKEN = re.compile(
     r"<\|[^|>]{0,40}\|>|</?(?:s|bos|eos|pad|unk)>|\[/?INST\]|<<SYS>>|<</SYS>>|<(?:start|end)_of_turn>",
     re.IGNORECASE,
 )
-_MARKER_LIKE = re.compile(r"\[(\d{1,3})\]")
 # Line breaks and tabs are text; every other control or format character is not. Format
 # characters (Cf) include bidi overrides and the invisible "tag" characters U+E0000..E007F
 # that can smuggle an instruction a reader of the document never sees.
@@ -54,8 +55,9 @@ def clean_untrusted(text: str, *, one_line: bool = False) -> str:
     """The one cleaning step for text that did not come from us, before any prompt.
 
     Removes control and invisible format characters (NUL included), turns anything that
-    looks like a chat control token into a space, and rewrites ``[n]`` as ``(n)`` so that
-    citation markers in the answer can only be the model's. ``one_line`` also folds line
+    looks like a chat control token into a space, and rewrites whatever reads as a citation
+    marker (``[n]``, ``[1, 2]``, ``【n】``) as ``(n)``, ``(1, 2)``, so that citation
+    markers in the answer can only be the model's. ``one_line`` also folds line
     breaks into spaces: a title or a question must not start a line of its own in the
     prompt (a forged "[2] 《…》" header or "Question:" line).
     """
@@ -69,17 +71,8 @@ def clean_untrusted(text: str, *, one_line: bool = False) -> str:
         if cleaned == text:
             break
         text = cleaned
-    text = _MARKER_LIKE.sub(r"(\1)", text)
+    text = MARKER.sub(r"(\1)", text)
     return " ".join(text.split()) if one_line else text
-
-
-def detect_language(text: str) -> str:
-    """Return "zh" when the text has any Chinese characters outweighing Latin words, else "en"."""
-    cjk = len(_CJK.findall(text))
-    latin_words = len(re.findall(r"[A-Za-z]+", text))
-    if cjk == 0:
-        return "en"
-    return "zh" if cjk >= latin_words else "en"
 
 
 def passage_header(n: int, hit: Hit, authors: Sequence[str] = ()) -> str:
@@ -100,40 +93,20 @@ def byline(authors: Sequence[str]) -> str:
     if not authors:
         return ""
     shown = [clean_untrusted(name, one_line=True) for name in authors[:3]]
-    if _CJK.search("".join(shown)):
+    if has_cjk("".join(shown)):
         return "作者:" + "、".join(shown) + ("等" if len(authors) > 3 else "")
     return "by " + ", ".join(shown) + (" et al." if len(authors) > 3 else "")
 
 
-_WRAPPED = 30  # columns: a line this wide without a closing stop is a PDF's hard wrap, not a heading
-_CLOSED = re.compile(r"[。！？!?；;.:：…\"”’)）]\s*$")
-
-
-def _width(line: str) -> int:
-    return len(line) + len(_CJK.findall(line))  # a Chinese character is two columns wide
-
-
 def split_passage(text: str) -> list[str]:
-    """Sentences of a passage (Chinese and English punctuation, and line breaks).
+    """Sentences of a passage (``ingest.text.split_sentences``: Chinese and English
+    punctuation, and line breaks).
 
-    A long line that ends without a stop runs on into the next one (PDF text is wrapped
-    at the margin); short lines (headings, table rows) stand alone.
+    A wide line that ends without a stop runs on into the next one (PDF text is wrapped
+    at the margin: ``ingest.text.join_wrapped_lines``); short lines (headings, table rows)
+    stand alone.
     """
-    lines: list[str] = []
-    for line in (raw.strip() for raw in text.splitlines()):
-        if not line:
-            continue
-        if lines and _width(lines[-1]) >= _WRAPPED and not _CLOSED.search(lines[-1]):
-            joiner = "" if _CJK.match(line) and _CJK.search(lines[-1][-1]) else " "
-            lines[-1] += joiner + line
-        else:
-            lines.append(line)
-    out = []
-    for line in lines:
-        for piece in re.split(r"(?<=[。！？!?；;])|(?<=\.)\s+", line):
-            if piece.strip():
-                out.append(piece.strip())
-    return out
+    return split_sentences(join_wrapped_lines(text, wide=WRAP_COLUMNS))
 
 
 def focus_passage(text: str, scores: Sequence[float], max_chars: int) -> str:

@@ -155,6 +155,13 @@ def test_grouped_and_fullwidth_markers_become_links():
         assert f'href="#src-{n}"' in out
 
 
+def test_every_marker_cite_reads_becomes_a_link():
+    # The page links exactly what rag.cite counts as a citation: ranges and footnote marks too.
+    out = render_answer_text("A [1-3]. B [^4].", known={1, 2, 3, 4})
+    assert [f'href="#src-{n}"' in out for n in (1, 2, 3, 4)] == [True] * 4
+    assert "[1-3]" not in plain_text(out) and "^" not in plain_text(out)
+
+
 SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 

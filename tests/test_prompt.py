@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from ingest.documents import Chunk
 from rag.answer import Assistant
+from rag.cite import parse_markers
 from rag.prompt import answer_messages, clean_untrusted, rewrite_messages
 from rag.settings import Settings
 from rag.types import Answer, Hit
@@ -24,6 +25,18 @@ def test_clean_untrusted_removes_control_tokens_characters_and_markers():
     assert clean_untrusted("a\nb\tc  d", one_line=True) == "a b c d"
     # Removing one token must not join the pieces of another.
     assert "<|im_start|>" not in clean_untrusted("<|im_<|x|>start|>") and "<|" not in clean_untrusted("<<|x|>|im_end|>|>")
+
+
+def test_clean_untrusted_neutralises_every_marker_form_cite_reads():
+    text = "Prior work [12, 15] and [3–5]; see 【2】 and [^1]."
+    assert parse_markers(text) == [12, 15, 3, 4, 5, 2, 1]
+    out = clean_untrusted(text)
+    assert parse_markers(out) == [] and out == "Prior work (12, 15) and (3–5); see (2) and (1)."
+
+
+@given(st.text(alphabet="[]【】^0123, -–ab\n"))
+def test_untrusted_text_can_cite_nothing(text):
+    assert parse_markers(clean_untrusted(text)) == []
 
 
 @given(st.text())

@@ -28,6 +28,7 @@ from html.parser import HTMLParser
 from typing import Any, Protocol
 
 from ingest.documents import IngestError
+from rag.cite import MARKER, parse_markers
 from rag.types import Answer, Citation, Hit, RagError, Reading
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,6 @@ log = logging.getLogger(__name__)
 REFUSAL_NOTICE = "The documents don't contain the answer / 文档中没有找到答案"
 ARXIV_ABS = "https://arxiv.org/abs/"
 
-# [1], [1, 2], [1][2] and the full-width 【1】 that Chinese answers sometimes use.
-_MARKER = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
-_MARKER_NUMBER = re.compile(r"\d+")
 # Elements of our own markup that carry no answer text (notices, status lines); they are
 # dropped when the rendered bubble is turned back into history for the next question.
 _SKIP_CLASSES = frozenset({"rag-notice", "rag-meta"})
@@ -226,7 +224,7 @@ def render_answer_text(text: str, known: Iterable[int] | None = None) -> str:
     known_numbers = None if known is None else set(known)
 
     def link(match: re.Match[str]) -> str:
-        numbers = [int(n) for n in _MARKER_NUMBER.findall(match.group(1))]
+        numbers = parse_markers(match.group(0))
         parts = [
             f'<a class="rag-cite" href="#src-{n}">&#91;{n}&#93;</a>'
             if known_numbers is None or n in known_numbers
@@ -237,7 +235,7 @@ def render_answer_text(text: str, known: Iterable[int] | None = None) -> str:
 
     # Markers are found in the raw text and every piece around them is made inert on its own.
     out, last = [], 0
-    for match in _MARKER.finditer(text):
+    for match in MARKER.finditer(text):
         out.append(inert_text(text[last : match.start()]))
         out.append(link(match))
         last = match.end()
