@@ -23,7 +23,7 @@ from rag.generate import (
     LlamaCppGenerator,
     OpenAIGenerator,
     TransformersGenerator,
-    _StopFilter,
+    StopFilter,
     make_generator,
 )
 
@@ -68,7 +68,7 @@ def _cut(text: str, stops: list[str]) -> str:
 def test_stop_filter_cuts_at_the_first_completed_stop_however_the_text_is_split(text, cuts, stops):
     bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
     deltas = [text[a:b] for a, b in zip(bounds, bounds[1:])]
-    f = _StopFilter(stops)
+    f = StopFilter(stops)
     out = "".join(f.feed(d) for d in deltas) + f.flush()
     assert out == _cut(text, stops)
 
