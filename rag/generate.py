@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from rag import models
 from rag.types import RagError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the backend classes this module re-exports (see __getattr__)
     from rag.hf import TransformersGenerator
     from rag.llamacpp import LlamaCppGenerator
     from rag.openai_server import OpenAIGenerator
