@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -87,7 +88,8 @@ def test_backends_import_from_rag_generate_without_their_heavy_packages(first):
         "assert issubclass(LlamaCppGenerator, Generator)\n"
         "print(sorted(m for m in ('llama_cpp', 'openai', 'torch', 'transformers') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
     assert result.stdout.strip() == "[]"
 
 
