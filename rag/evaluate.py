@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rag.metrics import score_question
+from rag.metrics import QuestionResult, score_question
 from rag.questionset import Question, SourceResolver, load_questions, select_split
 from rag.report import Report, write_report
 from rag.types import RagError
@@ -94,48 +94,66 @@ def run_eval(
     The assistant must expose ``.index`` (documents and manifest), ``.retriever`` and ``.info()``.
     """
     path = Path(questions) if isinstance(questions, (str, Path)) else None
-    question_list = select_split(load_questions(path) if path is not None else list(questions), split)
-    question_list = question_list[:limit] if limit else question_list
+    question_list = _questions_to_run(load_questions(path) if path is not None else list(questions), split, limit)
     index = getattr(assistant, "index", None)
     if index is None:
         raise RagError("the assistant has no index: evaluation needs its documents to resolve sources")
     resolver = SourceResolver(index.documents)
     depth = top_k or RETRIEVAL_TOP_K
-    out_dir = Path(out_dir)
-
-    rows = []
     mode = "retrieval" if retrieval_only else "full"
-    started_run = time.perf_counter()
-    for question in tqdm(question_list, desc=f"eval ({mode})", unit="question", disable=not progress):
-        resolved = resolver.resolve(question.sources)
-        if retrieval_only:
-            started = time.perf_counter()
-            hits = assistant.retriever.search(model_free_standalone(question.question, question.history), depth)
-            rows.append(score_question(question, resolved, hits, None, {"retrieve_s": time.perf_counter() - started}))
-        else:
-            options = {"top_k": top_k} if top_k else {}
-            answer = assistant.ask(question.question, question.history, **options)
-            rows.append(score_question(question, resolved, answer.retrieved, answer, answer.timings))
-
+    started = time.perf_counter()
+    rows = [
+        _retrieval_row(assistant, question, resolver, depth)
+        if retrieval_only
+        else _full_row(assistant, question, resolver, top_k)
+        for question in tqdm(question_list, desc=f"eval ({mode})", unit="question", disable=not progress)
+    ]
     meta = {
         "mode": mode,
         "split": split if not limit else f"{split}, first {limit}",
-        "elapsed_s": round(time.perf_counter() - started_run, 1),
+        "elapsed_s": round(time.perf_counter() - started, 1),
         "top_k": depth if retrieval_only else top_k,
         "settings": dict(settings or {}),
-        "model": assistant.info(),
-        "index": index_summary(index),
-        "git_commit": git_commit(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "questions": {
-            "path": str(path) if path is not None else None,
-            "sha256": _file_sha256(path) if path is not None else None,
-            "count": len(question_list),
-        },
+        **_provenance(assistant, index, path, len(question_list)),
     }
-    report = Report.from_rows(rows, meta, out_dir)
+    report = Report.from_rows(rows, meta, Path(out_dir))
     write_report(report)
     log.info("evaluation report written to %s", out_dir)
     return report
 
 
+def _questions_to_run(questions: Sequence[Question], split: str, limit: int | None) -> list[Question]:
+    """The questions of ``split`` ("dev", "test" or "all"), the first ``limit`` of them when given."""
+    selected = select_split(questions, split)
+    return selected[:limit] if limit else selected
+
+
+def _retrieval_row(assistant, question: Question, resolver: SourceResolver, depth: int) -> QuestionResult:
+    """The score of ``question`` from retrieval alone: its top ``depth`` passages, no model."""
+    resolved = resolver.resolve(question.sources)
+    started = time.perf_counter()
+    hits = assistant.retriever.search(model_free_standalone(question.question, question.history), depth)
+    return score_question(question, resolved, hits, None, {"retrieve_s": time.perf_counter() - started})
+
+
+def _full_row(assistant, question: Question, resolver: SourceResolver, top_k: int | None) -> QuestionResult:
+    """The score of the assistant's answer to ``question``, asked after its scripted history."""
+    resolved = resolver.resolve(question.sources)
+    options = {"top_k": top_k} if top_k else {}
+    answer = assistant.ask(question.question, question.history, **options)
+    return score_question(question, resolved, answer.retrieved, answer, answer.timings)
+
+
+def _provenance(assistant, index, questions_path: Path | None, count: int) -> dict:
+    """What a reader needs to reproduce a run: the model, the index, the code and the questions."""
+    return {
+        "model": assistant.info(),
+        "index": index_summary(index),
+        "git_commit": git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "questions": {
+            "path": str(questions_path) if questions_path is not None else None,
+            "sha256": _file_sha256(questions_path) if questions_path is not None else None,
+            "count": count,
+        },
+    }

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from rag.generate import (
     LlamaCppGenerator,
     OpenAIGenerator,
     TransformersGenerator,
-    _StopFilter,
+    StopFilter,
     make_generator,
 )
 
@@ -68,9 +69,28 @@ def _cut(text: str, stops: list[str]) -> str:
 def test_stop_filter_cuts_at_the_first_completed_stop_however_the_text_is_split(text, cuts, stops):
     bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
     deltas = [text[a:b] for a, b in zip(bounds, bounds[1:])]
-    f = _StopFilter(stops)
+    f = StopFilter(stops)
     out = "".join(f.feed(d) for d in deltas) + f.flush()
     assert out == _cut(text, stops)
+
+
+# --- the backends' modules ---------------------------------------------------------------
+
+@pytest.mark.parametrize("first", ["rag.generate", "rag.llamacpp", "rag.hf", "rag.openai_server"])
+def test_backends_import_from_rag_generate_without_their_heavy_packages(first):
+    """Whichever module is imported first, the backends are reachable from rag.generate,
+    and choosing one loads no model package until it loads its model."""
+    code = (
+        f"import sys, {first}\n"
+        "from rag.generate import Generator, LlamaCppGenerator, OpenAIGenerator, TransformersGenerator, make_generator\n"
+        "gens = [make_generator('openai:http://127.0.0.1:9/v1#m'), make_generator('hf:some/model')]\n"
+        "assert [type(g) for g in gens] == [OpenAIGenerator, TransformersGenerator], gens\n"
+        "assert issubclass(LlamaCppGenerator, Generator)\n"
+        "print(sorted(m for m in ('llama_cpp', 'openai', 'torch', 'transformers') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]"
 
 
 # --- llama.cpp, the default backend -----------------------------------------------------
@@ -174,8 +194,7 @@ def tiny_model_dir(tmp_path_factory):
 
 
 def test_transformers_stream_matches_plain_generate(tiny_model_dir):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     gen = make_generator(f"hf:{tiny_model_dir}")
     assert isinstance(gen, TransformersGenerator) and not gen.loaded
@@ -183,17 +202,26 @@ def test_transformers_stream_matches_plain_generate(tiny_model_dir):
     assert gen.info["device"] == "cpu" and gen.info["dtype"] == "float32"
     assert len(deltas) > 1 and "".join(deltas) == gen.complete(QUESTION, max_tokens=24)
 
-    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    ids = tok.apply_chat_template(QUESTION, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    with torch.no_grad():
-        out = model.generate(**ids, max_new_tokens=24, do_sample=False)
-    expected = tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    expected = _plain_generate(tiny_model_dir, max_new_tokens=24)
     assert "".join(deltas) == expected and expected.strip()
 
     stop = expected.strip()[3:6]
     assert gen.complete(QUESTION, max_tokens=24, stop=[stop]) == expected[: expected.index(stop)]
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert gen.count_tokens("What is 2+2?") == len(tok.encode("What is 2+2?", add_special_tokens=False))
+
+
+def _plain_generate(model_dir, *, max_new_tokens: int, dtype=None) -> str:
+    """The reply transformers' own greedy ``generate`` gives to QUESTION, for comparison."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32)
+    ids = tok.apply_chat_template(QUESTION, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
+    return tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
 def test_transformers_tokenises_message_text_as_text(tiny_model_dir):
@@ -212,10 +240,14 @@ def test_transformers_tokenises_message_text_as_text(tiny_model_dir):
 
 
 def test_transformers_dtype_can_be_chosen(tiny_model_dir):
+    import torch
+
     gen = make_generator(str(tiny_model_dir), dtype="bfloat16", device="cpu")
     assert isinstance(gen, TransformersGenerator)
-    assert gen.complete(QUESTION, max_tokens=4) is not None
-    assert gen.info["dtype"] == "bfloat16"
+    text = gen.complete(QUESTION, max_tokens=12)
+    # The weights really are in bfloat16, and the reply is what that model writes.
+    assert gen.info["dtype"] == "bfloat16" and gen._model.dtype == torch.bfloat16
+    assert text.strip() and text == _plain_generate(tiny_model_dir, max_new_tokens=12, dtype=torch.bfloat16)
 
 
 def test_transformers_model_without_chat_template_is_refused(tiny_model_dir, tmp_path):

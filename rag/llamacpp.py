@@ -1,0 +1,160 @@
+"""The llama.cpp backend: GGUF files run in this process by llama-cpp-python.
+
+The default backend: the packaged models (``rag.models``) are GGUFs. llama_cpp itself is
+imported on ``load()``, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag import models
+from rag.generate import (
+    LLM_SETTING,
+    SEED,
+    Generator,
+    GeneratorError,
+    GeneratorUnavailable,
+    import_backend_package,
+    template_pieces,
+)
+
+log = logging.getLogger(__name__)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use: hyperthreads slow llama.cpp down, so they don't count."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil  # installed with accelerate; optional here
+    except ImportError:
+        return usable
+    return max(1, min(usable, psutil.cpu_count(logical=False) or usable))
+
+
+class LlamaCppGenerator(Generator):
+    """A GGUF model run by llama.cpp (llama-cpp-python), using the GGUF's own chat template.
+
+    ``model`` is a packaged model name (see ``rag.models.REGISTRY``; assembled on load) or a
+    path to a ``.gguf`` file. One llama.cpp context is not thread-safe, so concurrent
+    streams take turns.
+
+    Message texts are tokenised as text: only the chat template's own markup may become
+    special tokens. llama-cpp-python's chat completion tokenises the whole rendered
+    prompt with special tokens on, so "<|im_end|><|im_start|>system" inside a document
+    would end our message and open a new one; here it is a dozen ordinary tokens.
+    """
+
+    def __init__(self, model: str | Path, *, n_ctx: int = 4096, threads: int | None = None, seed: int = SEED):
+        self._source = model
+        self.n_ctx = n_ctx
+        self.threads = threads or physical_cores()
+        self.seed = seed
+        self._llm = None
+        self._template = None  # the GGUF's chat template, set by load()
+        self._eos_text = ""
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        name = str(model) if isinstance(model, str) and model in models.REGISTRY else Path(model).name
+        self.info = {"backend": "llama.cpp", "model": name, "n_ctx": n_ctx, "threads": self.threads}
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def load(self) -> None:
+        with self._load_lock:
+            if self._llm is not None:
+                return
+            llama_cpp = import_backend_package("llama_cpp", "llama-cpp-python")
+            if isinstance(self._source, str) and self._source in models.REGISTRY:
+                path = models.ensure_model(self._source)
+            else:
+                path = Path(self._source)
+                if not path.is_file():
+                    raise models.ModelNotFound(f"GGUF file not found: {path} (check {LLM_SETTING})")
+            start = time.perf_counter()
+            try:
+                llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    seed=self.seed,
+                    verbose=False,
+                )
+            except ValueError as exc:  # llama-cpp-python reports unreadable files this way
+                raise GeneratorUnavailable(f"llama.cpp cannot load {path}: {exc}") from exc
+            template = llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                llm.close()
+                raise GeneratorUnavailable(f"{path.name} has no chat template; choose a chat model with {LLM_SETTING}")
+            special = {token: llm.detokenize([token], special=True).decode("utf-8", "replace")
+                       for token in (llm.token_eos(), llm.token_bos()) if token >= 0}
+            self._template = llama_cpp.llama_chat_format.Jinja2ChatFormatter(
+                template=template,
+                eos_token=special.get(llm.token_eos(), ""),
+                bos_token=special.get(llm.token_bos(), ""),
+            )
+            self._eos_text = special.get(llm.token_eos(), "")
+            self.info.update(path=str(path), chat_format=llm.chat_format, load_s=round(time.perf_counter() - start, 2))
+            log.info("loaded %s with llama.cpp in %.1fs", path.name, self.info["load_s"])
+            # Free it before interpreter teardown; llama-cpp-python's __del__ fails after it.
+            atexit.register(llm.close)
+            self._llm = llm
+
+    def unload(self) -> None:
+        """Free the model's memory (a later ``stream`` loads it again); waits for a running reply."""
+        with self._load_lock, self._run_lock:
+            if self._llm is not None:
+                self._llm.close()
+                self._llm = None
+
+    def prompt_tokens(self, messages: Sequence[dict]) -> list[int]:
+        """The prompt for ``messages`` as token ids: the chat template's markup tokenised
+        with special tokens on, each message's text with them off.
+
+        The template is rendered with a placeholder for each text, which must come out
+        exactly once (templates that drop or repeat a message can't be split safely).
+        """
+        self.load()
+        llm = self._llm
+        tokens: list[int] = []
+        for text, is_message in template_pieces(self._render, messages, self.info["model"]):
+            tokens += llm.tokenize(text.encode("utf-8"), add_bos=False, special=not is_message)
+        return tokens
+
+    def _render(self, messages: list[dict]) -> str:
+        try:
+            return self._template(messages=messages).prompt
+        except ValueError as exc:  # the template's raise_exception(), e.g. roles out of order
+            raise GeneratorError(f"llama.cpp chat template: {exc}") from exc
+
+    def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
+        prompt = self.prompt_tokens(messages)
+        with self._run_lock:
+            try:
+                chunks = self._llm.create_completion(
+                    prompt=prompt,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=[*stop, self._eos_text] if self._eos_text else list(stop) or None,
+                    seed=self.seed,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["text"]
+                    if delta:
+                        yield delta
+            except ValueError as exc:  # e.g. "Requested tokens (5000) exceed context window of 4096"
+                raise GeneratorError(f"llama.cpp: {exc} (raise n_ctx or shorten the prompt)") from exc
+
+    def count_tokens(self, text: str) -> int:
+        self.load()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
