@@ -19,18 +19,12 @@ import pytest
 
 from ingest.documents import Chunk, IngestError
 from rag.types import Answer, Citation, Hit, RagError
-from ui.app import (
-    EXAMPLES,
-    AssistantLoader,
-    PendingQuestions,
-    UIError,
-    build_app,
-    launch,
-    make_responder,
-    parse_auth,
-    render_banner,
-    render_info,
-)
+from ui.access import LoginThrottle, parse_auth
+from ui.answering import make_responder
+from ui.app import EXAMPLES, build_app, launch, render_banner, render_info
+from ui.errors import UIError
+from ui.loader import AssistantLoader
+from ui.pending import PendingQuestions
 
 gr = pytest.importorskip("gradio")
 
@@ -310,8 +304,6 @@ def _login(url: str, user: str, password: str) -> int:
 
 
 def test_repeated_failed_logins_lock_the_page_out(served):
-    from ui.app import LoginThrottle
-
     clock = type("Clock", (), {"now": 0.0, "__call__": lambda self: self.now})()
     url, _ = served(auth=LoginThrottle("ann", "secret", free_failures=2, base_lockout_s=30, clock=clock))
     assert _login(url, "ann", "secret") == 200

@@ -201,6 +201,7 @@ def cmd_rebuild(settings: Settings, args) -> int:
 
 
 def _load_assistant(settings: Settings):
+    """The one place the ``Assistant`` is built: every command and the page get theirs here."""
     from rag.answer import Assistant
 
     return Assistant.from_settings(settings)
@@ -335,7 +336,8 @@ def cmd_chat(settings: Settings, args) -> int:
 def cmd_serve(settings: Settings, args) -> int:
     from ui.app import serve
 
-    serve(settings, insecure=args.insecure)
+    # The page creates the assistant in the background, after its access check passed.
+    serve(settings, lambda: _load_assistant(settings), insecure=args.insecure)
     return 0
 
 
