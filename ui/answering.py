@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ui.answer_json import answer_json
 from ui.chat import ChatUpdate, chat_step, error_update, history_from_messages, inert_text, mark_stopped
 from ui.loader import AssistantLoader, LoadState
 from ui.pending import PendingQuestions, render_waiting
@@ -152,28 +153,10 @@ def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = 
 
 
 def answer_result(update: ChatUpdate) -> dict[str, Any]:
-    """The API's answer to one question: plain fields rather than page markup."""
-    answer = update.answer
-    if answer is None:
+    """The API's answer to one question: the fields of ``rag ask --json`` and the status line."""
+    if update.answer is None:
         return {"error": update.error or update.status, "status": update.status}
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "citations": [
-            {
-                "n": c.n,
-                "title": c.hit.chunk.title,
-                "page": c.hit.chunk.page,
-                "arxiv_id": c.hit.chunk.arxiv_id,
-                "url": c.hit.chunk.url,
-                "how": c.how,
-                "supported": c.supported,
-            }
-            for c in answer.citations
-        ],
-        "status": update.status,
-    }
+    return {**answer_json(update.answer), "status": update.status}
 
 
 def make_api(loader: AssistantLoader, *, load_timeout_s: float = 900.0):

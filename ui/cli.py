@@ -22,6 +22,7 @@ from pathlib import Path
 from ingest.documents import IngestError
 from rag.settings import Settings, describe, load_settings
 from rag.types import Answer, RagError
+from ui.answer_json import answer_json, hit_json
 from ui.cli_page import PAGE_COMMANDS, add_page_commands
 
 log = logging.getLogger("rag")
@@ -220,7 +221,7 @@ def cmd_search(settings: Settings, args) -> int:
     assistant = _load_assistant(settings)
     hits = assistant.retriever.search(query, args.top_k or settings.top_k)
     if args.json:
-        print(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
     for i, hit in enumerate(hits, 1):
         c = hit.chunk
@@ -230,34 +231,6 @@ def cmd_search(settings: Settings, args) -> int:
         print(f"[{i}] {hit.score:.4f} (cosine {dense}, bm25 {bm25})  {c.title}{page}  #{hit.row}")
         print(f"    {_snippet(c.text, 2000)}")
     return 0
-
-
-def _hit_json(hit) -> dict:
-    c = hit.chunk
-    return {"doc_id": c.doc_id, "chunk_id": hit.row, "title": c.title, "page": c.page,
-            "score": round(hit.score, 6), "dense": hit.dense, "keyword": hit.keyword, "text": c.text}
-
-
-def answer_json(answer: Answer) -> dict:
-    """The documented ``rag ask --json`` object."""
-    return {
-        "question": answer.question,
-        "standalone_question": answer.standalone_question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "refusal_reason": answer.refusal_reason,
-        "notice": answer.notice,
-        "citations": [
-            {"n": c.n, "doc_id": c.hit.chunk.doc_id, "title": c.hit.chunk.title, "page": c.hit.chunk.page,
-             "chunk_id": c.hit.row, "text": c.hit.chunk.text, "url": c.hit.chunk.url, "how": c.how,
-             "supported": c.supported, "evidence": list(c.evidence)}
-            for c in answer.citations
-        ],
-        "unsupported": list(answer.unsupported),
-        "retrieved": [_hit_json(h) for h in answer.retrieved],
-        "timings": {k: round(v, 4) if isinstance(v, float) else v for k, v in answer.timings.items()},
-        "model": answer.model,
-    }
 
 
 def print_sources(answer: Answer) -> None:
