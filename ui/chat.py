@@ -22,7 +22,7 @@ import html
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Protocol
@@ -96,35 +96,9 @@ def chat_step(
         yield ChatUpdate(_notice("rag-error", "Please type a question. / 请输入问题。"), "", "waiting for a question", final=True)
         return
 
-    started = time.perf_counter()
-    yield ChatUpdate(
-        _SEARCHING,
-        placeholder_sources("searching the documents…"),
-        "searching… (on a CPU the first words can take a while)",
-    )
-    partial: list[str] = []
-    reading = placeholder_sources("sources appear when the answer is complete")
+    partial: list[str] = []  # the deltas so far, kept in the bubble of a failed answer
     try:
-        for item in assistant.stream(question, history, **options):
-            if isinstance(item, Reading):
-                reading = render_reading(item.hits)
-                yield ChatUpdate(_READING, reading, f"reading {len(item.hits)} passages… (on a CPU the first words can take a while)")
-                continue
-            if isinstance(item, Answer):
-                yield ChatUpdate(
-                    render_answer(item),
-                    render_sources(item),
-                    render_status(item, time.perf_counter() - started),
-                    final=True,
-                    answer=item,
-                )
-                return
-            partial.append(item)
-            yield ChatUpdate(
-                render_answer_text("".join(partial)) + _TYPING,
-                reading,
-                "writing the answer…",
-            )
+        answered = yield from _answer_states(assistant, question, history, options, partial)
     except (RagError, IngestError) as exc:
         log.info("question failed: %s", exc)
         yield error_update(one_line(str(exc)) or type(exc).__name__, partial)
@@ -133,8 +107,30 @@ def chat_step(
         log.exception("unexpected error while answering %r", question)
         yield error_update("Something went wrong while answering; the details are in the server log.", partial)
         return
-    log.error("assistant stream ended without an Answer for %r", question)
-    yield error_update("The assistant stopped without finishing the answer; the details are in the server log.", partial)
+    if not answered:
+        log.error("assistant stream ended without an Answer for %r", question)
+        yield error_update("The assistant stopped without finishing the answer; the details are in the server log.", partial)
+
+
+def _answer_states(
+    assistant: StreamingAssistant, question: str, history: Sequence[tuple[str, str]], options: dict, partial: list[str]
+) -> Generator[ChatUpdate, None, bool]:
+    """The states of a question being answered; returns whether the final Answer came."""
+    started = time.perf_counter()
+    yield ChatUpdate(_SEARCHING, placeholder_sources("searching the documents…"), "searching… (on a CPU the first words can take a while)")
+    reading = placeholder_sources("sources appear when the answer is complete")
+    for item in assistant.stream(question, history, **options):
+        if isinstance(item, Reading):
+            reading = render_reading(item.hits)
+            yield ChatUpdate(_READING, reading, f"reading {len(item.hits)} passages… (on a CPU the first words can take a while)")
+        elif isinstance(item, Answer):
+            elapsed = time.perf_counter() - started
+            yield ChatUpdate(render_answer(item), render_sources(item), render_status(item, elapsed), final=True, answer=item)
+            return True
+        else:
+            partial.append(item)
+            yield ChatUpdate(render_answer_text("".join(partial)) + _TYPING, reading, "writing the answer…")
+    return False
 
 
 def error_update(message: str, partial: Sequence[str] = ()) -> ChatUpdate:
