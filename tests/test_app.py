@@ -19,18 +19,12 @@ import pytest
 
 from ingest.documents import Chunk, IngestError
 from rag.types import Answer, Citation, Hit, RagError
-from ui.app import (
-    EXAMPLES,
-    AssistantLoader,
-    PendingQuestions,
-    UIError,
-    build_app,
-    launch,
-    make_responder,
-    parse_auth,
-    render_banner,
-    render_info,
-)
+from ui.access import LoginThrottle, parse_auth
+from ui.answering import make_responder
+from ui.app import EXAMPLES, build_app, launch, render_banner, render_info
+from ui.errors import UIError
+from ui.loader import AssistantLoader
+from ui.pending import PendingQuestions
 
 gr = pytest.importorskip("gradio")
 
@@ -42,6 +36,7 @@ INFO = {
     "chunks": 321,
     "built_at": "2026-01-01T00:00:00",
 }
+WAIT_S = 60
 
 
 class FakeAssistant:
@@ -51,8 +46,7 @@ class FakeAssistant:
     test can check that the page never runs two generations together.
     """
 
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.delay_s = delay_s
+    def __init__(self) -> None:
         self.calls: list[tuple[str, list, dict]] = []
         self.running = 0
         self.max_running = 0
@@ -61,15 +55,18 @@ class FakeAssistant:
     def info(self) -> dict:
         return dict(INFO)
 
+    def hold(self, question: str) -> None:
+        """Called once the answer to ``question`` has begun; a subclass may block here."""
+
     def stream(self, question: str, history=(), **options) -> Iterator[object]:
         with self._lock:
             self.calls.append((question, list(history), options))
             self.running += 1
             self.max_running = max(self.max_running, self.running)
         try:
+            self.hold(question)
             text = f"Answer to {question} [1]"
             for word in text.split(" "):
-                time.sleep(self.delay_s)  # gives a second request the chance to overlap
                 yield word + " "
             chunk = Chunk(doc_id="gpt3", title=TITLE, text=f"Passage about {question}.", start=0, end=10, page=3)
             hit = Hit(row=0, chunk=chunk, score=1.0)
@@ -77,6 +74,30 @@ class FakeAssistant:
         finally:
             with self._lock:
                 self.running -= 1
+
+
+class Gated(FakeAssistant):
+    """Holds the answer to ``first`` until the test opens ``gate``: the model is busy for as
+    long as the test needs, instead of for as long as a sleep happens to last."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__()
+        self.first = first
+        self.first_started = threading.Event()
+        self.gate = threading.Event()
+
+    def hold(self, question: str) -> None:
+        if question == self.first:
+            self.first_started.set()
+            assert self.gate.wait(WAIT_S)
+
+
+def wait_until(condition, timeout_s: float = WAIT_S) -> None:
+    """Poll ``condition`` until it holds; fail the test when it never does."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the page"
+        threading.Event().wait(0.02)  # a poll interval: no outcome depends on its length
 
 
 def queued(*questions: str) -> PendingQuestions:
@@ -310,8 +331,6 @@ def _login(url: str, user: str, password: str) -> int:
 
 
 def test_repeated_failed_logins_lock_the_page_out(served):
-    from ui.app import LoginThrottle
-
     clock = type("Clock", (), {"now": 0.0, "__call__": lambda self: self.now})()
     url, _ = served(auth=LoginThrottle("ann", "secret", free_failures=2, base_lockout_s=30, clock=clock))
     assert _login(url, "ann", "secret") == 200
@@ -321,19 +340,29 @@ def test_repeated_failed_logins_lock_the_page_out(served):
     assert _login(url, "ann", "secret") == 200
 
 
-def test_eight_concurrent_questions_are_all_answered_one_at_a_time(served):
+def test_questions_sent_while_one_is_answered_wait_their_turn_and_all_get_their_answer(served):
     from gradio_client import Client
+    from gradio_client.utils import Status
 
-    url, fake = served(FakeAssistant(delay_s=0.02))
+    url, fake = served(Gated("question 0"))
     client = Client(url, verbose=False)
-    questions = [f"question {i}" for i in range(8)]
+    first = client.submit("question 0", [], 5, 800, api_name="/ask")
+    assert fake.first_started.wait(WAIT_S)  # the model is now busy with the first question
+    questions = [f"question {i}" for i in range(1, 8)]
     jobs = [client.submit(q, [], 5, 800, api_name="/ask") for q in questions]
-    results = [job.result(timeout=120) for job in jobs]
-    for question, result in zip(questions, results):
+    # While the first answer is being written, the seven others wait in line, each told
+    # its place; none of them reaches the model (which can't run two at once). A second
+    # question reaching the model ends the wait at once, and the test with it.
+    wait_until(lambda: len(fake.calls) > 1 or all(job.status().code == Status.IN_QUEUE for job in jobs))
+    assert sorted(job.status().rank for job in jobs) == list(range(7))
+    assert [call[0] for call in fake.calls] == ["question 0"] and fake.running == 1
+    fake.gate.set()
+    results = [first.result(timeout=WAIT_S)] + [job.result(timeout=WAIT_S) for job in jobs]
+    for question, result in zip(["question 0", *questions], results):
         assert result["question"] == question and result["answer"] == f"Answer to {question} [1]"
         assert result["citations"][0]["title"] == TITLE and result["citations"][0]["page"] == 3
         assert result["refused"] is False and "answered" in result["status"]
-    assert sorted(call[0] for call in fake.calls) == sorted(questions)
+    assert sorted(call[0] for call in fake.calls) == ["question 0", *questions]
     assert fake.max_running == 1
 
 

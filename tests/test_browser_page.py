@@ -49,7 +49,9 @@ from rag.catalog import ModelChoice  # noqa: E402
 from rag.feedback import export_questions, load_feedback  # noqa: E402
 from rag.questionset import load_questions  # noqa: E402
 from tests.test_build import KeywordEmbedder, _write_corpus  # noqa: E402
-from ui.app import AssistantLoader, PageExtras, build_app, launch  # noqa: E402
+from ui.app import build_app, launch  # noqa: E402
+from ui.extras import PageExtras  # noqa: E402
+from ui.loader import AssistantLoader  # noqa: E402
 
 ZORBLAX = (
     "# Zorblax-7 model card\n\n"

@@ -19,13 +19,13 @@ from ui.chat import (
     REFUSAL_NOTICE,
     ChatUpdate,
     chat_step,
-    highlight,
     mark_stopped,
     history_from_messages,
     messages_from_history,
     plain_text,
     render_answer_text,
 )
+from ui.sources import highlight
 
 
 class IndexMissing(IngestError):

@@ -25,7 +25,8 @@ from ingest.index import write_index
 from rag.answer import Assistant
 from rag.settings import Settings
 from tests.fakes import FakeIndex, KeywordEmbedder, ScriptedGenerator
-from ui.cli import clean_input, main
+from ui.cli import main
+from ui.cli_text import clean_input
 
 TEXTS = ["GPT-3 拥有 1750 亿个参数,于 2020 年发布。", "BERT 是仅编码器模型,由 Google 提出。"]
 VOCAB = ["gpt-3", "参数", "bert", "编码器", "google", "发布"]

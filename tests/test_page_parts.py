@@ -11,7 +11,9 @@ from ingest.library import AddResult
 from ingest.uploads import StoredUpload, UploadedDocument
 from rag import generate
 from tests.test_app import FakeAssistant, queued
-from ui.app import AssistantLoader, UIError, make_responder
+from ui.answering import make_responder
+from ui.errors import UIError
+from ui.loader import AssistantLoader
 from ui.upload_panel import render_documents, render_result, upload_policy
 
 WAIT_S = 10

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from rag.settings import Settings
-from ui.app import LoginThrottle, UIError, check_exposure, serve
+from ui.access import LoginThrottle, check_exposure
+from ui.app import serve
+from ui.errors import UIError
 from ui.hosts import is_loopback
 from ui.cli import main
 
@@ -43,9 +45,19 @@ def test_other_hosts_need_a_login_or_insecure(host, caplog):
 
 def test_serve_refuses_before_loading_anything(monkeypatch, tmp_path):
     monkeypatch.delenv("RAG_AUTH", raising=False)
-    # No index exists there: refusing must come first, not a missing-index error.
+    made = []
+    # Refusing must come first: the assistant the CLI wired is never created.
     with pytest.raises(UIError, match="refusing to serve on 0.0.0.0"):
-        serve(Settings(host="0.0.0.0", index_dir=str(tmp_path / "none")))
+        serve(Settings(host="0.0.0.0", index_dir=str(tmp_path / "none")), lambda: made.append("assistant"))
+    assert made == []
+
+
+@pytest.mark.parametrize(("auth", "insecure"), [(("ann", "secret"), False), (None, True)])
+def test_a_page_served_beyond_loopback_is_warned_about_once(caplog, auth, insecure):
+    check_exposure("0.0.0.0", auth, insecure)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "0.0.0.0" in warnings[0].getMessage()
+    assert ("without a login" in warnings[0].getMessage()) == insecure
 
 
 def test_rag_serve_on_all_interfaces_without_a_login_is_one_line_and_exit_1(monkeypatch, capsys, tmp_path):

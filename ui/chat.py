@@ -2,8 +2,8 @@
 
 This module owns turning one question into a stream of page states: it consumes
 ``Assistant.stream`` (text deltas, then exactly one :class:`~rag.types.Answer`) and renders
-the answer bubble (citation markers as links into the sources panel), the sources panel
-(cited passages with highlighted evidence, the rest collapsed) and a one-line status.
+the answer bubble (citation markers as links into the sources panel) and a one-line
+status; the sources panel itself is :mod:`ui.sources`.
 It also converts chat history between Gradio's messages format and the contract's
 ``(user, assistant)`` pairs. ``ui.app`` only wires these functions into components, so
 everything here is tested without a server.
@@ -22,19 +22,19 @@ import html
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Protocol
 
 from ingest.documents import IngestError
 from rag.cite import MARKER, parse_markers
-from rag.types import Answer, Citation, Hit, RagError, Reading
+from rag.types import Answer, RagError, Reading
+from ui.sources import placeholder_sources, render_reading, render_sources
 
 log = logging.getLogger(__name__)
 
 REFUSAL_NOTICE = "The documents don't contain the answer / 文档中没有找到答案"
-ARXIV_ABS = "https://arxiv.org/abs/"
 
 # Elements of our own markup that carry no answer text (notices, status lines); they are
 # dropped when the rendered bubble is turned back into history for the next question.
@@ -94,35 +94,9 @@ def chat_step(
         yield ChatUpdate(_notice("rag-error", "Please type a question. / 请输入问题。"), "", "waiting for a question", final=True)
         return
 
-    started = time.perf_counter()
-    yield ChatUpdate(
-        _SEARCHING,
-        _placeholder_sources("searching the documents…"),
-        "searching… (on a CPU the first words can take a while)",
-    )
-    partial: list[str] = []
-    reading = _placeholder_sources("sources appear when the answer is complete")
+    partial: list[str] = []  # the deltas so far, kept in the bubble of a failed answer
     try:
-        for item in assistant.stream(question, history, **options):
-            if isinstance(item, Reading):
-                reading = render_reading(item.hits)
-                yield ChatUpdate(_READING, reading, f"reading {len(item.hits)} passages… (on a CPU the first words can take a while)")
-                continue
-            if isinstance(item, Answer):
-                yield ChatUpdate(
-                    render_answer(item),
-                    render_sources(item),
-                    render_status(item, time.perf_counter() - started),
-                    final=True,
-                    answer=item,
-                )
-                return
-            partial.append(item)
-            yield ChatUpdate(
-                render_answer_text("".join(partial)) + _TYPING,
-                reading,
-                "writing the answer…",
-            )
+        answered = yield from _answer_states(assistant, question, history, options, partial)
     except (RagError, IngestError) as exc:
         log.info("question failed: %s", exc)
         yield error_update(one_line(str(exc)) or type(exc).__name__, partial)
@@ -131,8 +105,30 @@ def chat_step(
         log.exception("unexpected error while answering %r", question)
         yield error_update("Something went wrong while answering; the details are in the server log.", partial)
         return
-    log.error("assistant stream ended without an Answer for %r", question)
-    yield error_update("The assistant stopped without finishing the answer; the details are in the server log.", partial)
+    if not answered:
+        log.error("assistant stream ended without an Answer for %r", question)
+        yield error_update("The assistant stopped without finishing the answer; the details are in the server log.", partial)
+
+
+def _answer_states(
+    assistant: StreamingAssistant, question: str, history: Sequence[tuple[str, str]], options: dict, partial: list[str]
+) -> Generator[ChatUpdate, None, bool]:
+    """The states of a question being answered; returns whether the final Answer came."""
+    started = time.perf_counter()
+    yield ChatUpdate(_SEARCHING, placeholder_sources("searching the documents…"), "searching… (on a CPU the first words can take a while)")
+    reading = placeholder_sources("sources appear when the answer is complete")
+    for item in assistant.stream(question, history, **options):
+        if isinstance(item, Reading):
+            reading = render_reading(item.hits)
+            yield ChatUpdate(_READING, reading, f"reading {len(item.hits)} passages… (on a CPU the first words can take a while)")
+        elif isinstance(item, Answer):
+            elapsed = time.perf_counter() - started
+            yield ChatUpdate(render_answer(item), render_sources(item), render_status(item, elapsed), final=True, answer=item)
+            return True
+        else:
+            partial.append(item)
+            yield ChatUpdate(render_answer_text("".join(partial)) + _TYPING, reading, "writing the answer…")
+    return False
 
 
 def error_update(message: str, partial: Sequence[str] = ()) -> ChatUpdate:
@@ -198,19 +194,6 @@ def _inert_markdown(escaped: str) -> str:
     return _AUTOLINK.sub(_no_autolink, escaped)
 
 
-def render_reading(hits: Sequence[Hit]) -> str:
-    """The sources panel while the model reads: which passages it was given."""
-    items = "".join(f"<li>{_source_heading(str(n), hit)}</li>" for n, hit in enumerate(hits, 1))
-    return (
-        '<div class="rag-sources rag-reading"><h4>Reading / 正在阅读</h4>'
-        f"<ul>{items}</ul><p>The cited passages appear here when the answer is complete.</p></div>"
-    )
-
-
-def _placeholder_sources(text: str) -> str:
-    return f'<div class="rag-sources rag-sources-empty">{html.escape(text)}</div>'
-
-
 def render_answer_text(text: str, known: Iterable[int] | None = None) -> str:
     """Make the model's ``text`` inert (:func:`inert_text`) and turn its citation markers
     into links.
@@ -260,125 +243,6 @@ def render_answer(answer: Answer) -> str:
             f"{inert_text(answer.standalone_question)}</span>"
         )
     return "\n\n".join(parts)
-
-
-def highlight(text: str, terms: Iterable[str]) -> str:
-    """Escape ``text`` and wrap every occurrence of ``terms`` (case-insensitive) in <mark>."""
-    words = sorted({t for t in terms if t.strip()}, key=len, reverse=True)
-    if not words:
-        return html.escape(text)
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-    out: list[str] = []
-    last = 0
-    for match in pattern.finditer(text):
-        out.append(html.escape(text[last : match.start()]))
-        out.append(f"<mark>{html.escape(match.group(0))}</mark>")
-        last = match.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
-
-
-def _source_heading(label: str, hit: Hit) -> str:
-    chunk = hit.chunk
-    parts = [f'<span class="rag-src-n">{html.escape(label)}</span>']
-    parts.append(f'<span class="rag-src-title">{html.escape(chunk.title)}</span>')
-    if chunk.page is not None:
-        parts.append(f'<span class="rag-src-page">p. {chunk.page}</span>')
-    link = _paper_link(hit)
-    if link:
-        parts.append(link)
-    return " ".join(parts)
-
-
-def _paper_link(hit: Hit) -> str:
-    chunk = hit.chunk
-    if chunk.arxiv_id:
-        url = ARXIV_ABS + chunk.arxiv_id
-        label = f"arXiv:{chunk.arxiv_id}"
-    elif chunk.url and chunk.url.startswith(("https://", "http://")):
-        url, label = chunk.url, "link"
-    else:
-        return ""
-    return (
-        f'<a class="rag-src-link" href="{html.escape(url)}" target="_blank" rel="noopener noreferrer">'
-        f"{html.escape(label)}</a>"
-    )
-
-
-def _citation_badges(citation: Citation) -> str:
-    badges = []
-    if citation.how == "attributed":
-        badges.append(
-            '<span class="rag-badge rag-attributed" title="The model did not write this marker; '
-            'it was matched to the sentence after generation">attached after generation</span>'
-        )
-    if not citation.supported:
-        badges.append(
-            '<span class="rag-badge rag-unsupported" title="The cited sentence was not found in '
-            'this passage">not supported by the passage</span>'
-        )
-    return " ".join(badges)
-
-
-def render_citation(citation: Citation) -> str:
-    """One cited passage of the sources panel, anchored at ``src-<n>``."""
-    badges = _citation_badges(citation)
-    return (
-        f'<div class="rag-source" id="src-{citation.n}">'
-        f'<div class="rag-src-head">{_source_heading(f"[{citation.n}]", citation.hit)}'
-        f"{' ' + badges if badges else ''}</div>"
-        f'<div class="rag-src-text">{highlight(citation.hit.chunk.text, citation.evidence)}</div>'
-        "</div>"
-    )
-
-
-def render_hit(hit: Hit) -> str:
-    """A retrieved passage that no citation points at."""
-    return (
-        '<div class="rag-source rag-uncited">'
-        f'<div class="rag-src-head">{_source_heading("·", hit)}'
-        f' <span class="rag-src-score">score {hit.score:.3f}</span></div>'
-        f'<div class="rag-src-text">{html.escape(hit.chunk.text)}</div>'
-        "</div>"
-    )
-
-
-def render_sources(answer: Answer) -> str:
-    """The sources panel: cited passages first, other retrieved passages collapsed."""
-    cited_rows = {c.hit.row for c in answer.citations}
-    others = [hit for hit in answer.retrieved if hit.row not in cited_rows]
-    parts = ['<div class="rag-sources">']
-    if answer.refused:
-        parts.append("<h4>No passage answers this / 没有段落能回答这个问题</h4>")
-        if others:
-            parts.append(
-                f"<details><summary>Closest passages / 最接近的段落 ({len(others)})</summary>"
-                + "".join(render_hit(h) for h in others)
-                + "</details>"
-            )
-        else:
-            parts.append('<p class="rag-meta">No passage came close. / 没有相关段落。</p>')
-        parts.append("</div>")
-        return "".join(parts)
-    if answer.citations:
-        parts.append(f"<h4>Sources / 来源 ({len(answer.citations)})</h4>")
-        parts.extend(render_citation(c) for c in sorted(answer.citations, key=lambda c: c.n))
-    else:
-        parts.append('<p class="rag-meta">The answer cites no passage. / 回答没有引用段落。</p>')
-    if answer.unsupported:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in answer.unsupported)
-        parts.append(
-            '<div class="rag-unsupported-list"><b>Sentences no passage supports / 没有依据的句子:</b>'
-            f"<ul>{items}</ul></div>"
-        )
-    if others:
-        parts.append(
-            f"<details><summary>Other retrieved passages / 其他检索到的段落 ({len(others)})</summary>"
-            + "".join(render_hit(h) for h in others)
-            + "</details>"
-        )
-    parts.append("</div>")
-    return "".join(parts)
 
 
 def render_status(answer: Answer, elapsed_s: float) -> str:

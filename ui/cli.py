@@ -4,7 +4,8 @@ Library errors (``IngestError``, ``RagError``) and files that cannot be read bec
 line on stderr and exit code 1; a bad command line is one line and exit code 2; nothing a
 user can cause ends in a traceback (an unexpected error is one line and exit code 3, its
 traceback logged with ``-v``). Questions and queries are cleaned of what a terminal or a
-pipe can smuggle in (undecodable bytes, control characters) before they go anywhere.
+pipe can smuggle in (undecodable bytes, control characters) before they go anywhere (see
+``ui.cli_text``). The ``Assistant`` is built here only (``_load_assistant``), also for the page.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
-import unicodedata
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from ingest.documents import IngestError
 from rag.settings import Settings, describe, load_settings
-from rag.types import Answer, RagError
+from rag.types import RagError
+from ui.answer_json import answer_json, hit_json
 from ui.cli_page import PAGE_COMMANDS, add_page_commands
+from ui.cli_text import capped, fit_columns, one_line, snippet, stream_answer, user_text
 
 log = logging.getLogger("rag")
 
@@ -30,9 +31,6 @@ EXIT_USER_ERROR = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
-# Control characters other than tab and newline: a NUL or an escape sequence in a
-# question only garbles the prompt and the terminal the answer is printed to.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,37 +38,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
-
-
-def clean_input(text: str) -> tuple[str, bool]:
-    """``text`` as valid Unicode without control characters, and whether anything changed.
-
-    Bytes that were not UTF-8 reach Python as lone surrogates (from the command line and
-    from a pipe); they are decoded again as UTF-8 with U+FFFD for what cannot be read, so
-    they can be printed, logged and embedded like any other text.
-    """
-    try:
-        data = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # surrogates that stand for no byte (typed as escapes)
-        data = text.encode("utf-8", "surrogatepass")
-    cleaned = _CONTROL.sub(" ", data.decode("utf-8", "replace"))
-    return cleaned, cleaned != text
-
-
-def _user_text(text: str, what: str) -> str:
-    """``text`` cleaned (see :func:`clean_input`), with a one-line note on stderr when it changed."""
-    cleaned, changed = clean_input(text)
-    if changed:
-        print(f"note: the {what} held undecodable bytes or control characters; they were replaced", file=sys.stderr)
-    return cleaned
-
-
-def _capped(text: str, limit: int, what: str) -> str:
-    """``text`` cut to ``limit`` characters, with a one-line note on stderr when it was longer."""
-    if len(text) <= limit:
-        return text
-    print(f"note: the {what} was cut to its first {limit} characters", file=sys.stderr)
-    return text[:limit]
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -89,10 +56,7 @@ def _add_answering(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-new-tokens", type=int, help="longest answer in tokens")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="rag", description="Bilingual Q&A over the LLM-history corpus and its papers.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_rebuild(sub) -> None:
     p = sub.add_parser("rebuild", help="(re)build the index from the corpus, incrementally")
     _add_common(p)
     p.add_argument("--papers-dir", action="append", default=[], metavar="DIR", help="also ingest the PDFs in DIR (repeatable)")
@@ -100,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, help="target chunk size in characters")
     p.add_argument("--chunk-overlap", type=int, help="overlap between chunks in characters")
 
+
+def _add_search_ask_chat(sub) -> None:
     p = sub.add_parser("search", help="show the passages retrieved for a query")
     _add_common(p)
     p.add_argument("query")
@@ -116,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     _add_answering(p)
 
+
+def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="start the chat web page")
     _add_common(p)
     _add_answering(p)
@@ -127,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--share", choices=["never"], default="never", help="Gradio's public share link stays off")
 
+
+def _add_eval(sub) -> None:
     p = sub.add_parser("eval", help="score retrieval, answers, citations, refusals and latency")
     _add_common(p)
     _add_answering(p)
@@ -139,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="compare two report directories")
 
+
+def _add_config_papers(sub) -> None:
     p = sub.add_parser("config", help="print the settings in force and where each came from")
     _add_common(p)
     _add_answering(p)
@@ -150,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--papers-dir", action="append", default=[], metavar="DIR")
     q = papers.add_parser("fetch", help="download missing papers from arXiv into the papers cache")
     _add_common(q)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rag`` command line: one subcommand per task."""
+    parser = _Parser(prog="rag", description="Bilingual Q&A over the LLM-history corpus and its papers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_rebuild, _add_search_ask_chat, _add_serve, _add_eval, _add_config_papers):
+        add(sub)
     add_page_commands(sub, _add_common)
     return parser
 
@@ -201,25 +181,21 @@ def cmd_rebuild(settings: Settings, args) -> int:
 
 
 def _load_assistant(settings: Settings):
+    """The one place the ``Assistant`` is built: every command and the page get theirs here."""
     from rag.answer import Assistant
 
     return Assistant.from_settings(settings)
 
 
-def _snippet(text: str, width: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def cmd_search(settings: Settings, args) -> int:
     # Cut before anything loads: segmenting and embedding cost grows with the query.
-    query = _capped(_user_text(args.query, "query"), settings.max_question_chars, "query")
+    query = capped(user_text(args.query, "query"), settings.max_question_chars, "query")
     if not query.strip():
         raise RagError("The query is empty: type some words to search for.")
     assistant = _load_assistant(settings)
     hits = assistant.retriever.search(query, args.top_k or settings.top_k)
     if args.json:
-        print(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
+        print(json.dumps([hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
     for i, hit in enumerate(hits, 1):
         c = hit.chunk
@@ -227,81 +203,17 @@ def cmd_search(settings: Settings, args) -> int:
         dense = f"{hit.dense:.3f}" if hit.dense is not None else "-"
         bm25 = f"{hit.keyword:.2f}" if hit.keyword is not None else "-"
         print(f"[{i}] {hit.score:.4f} (cosine {dense}, bm25 {bm25})  {c.title}{page}  #{hit.row}")
-        print(f"    {_snippet(c.text, 2000)}")
+        print(f"    {snippet(c.text, 2000)}")
     return 0
 
 
-def _hit_json(hit) -> dict:
-    c = hit.chunk
-    return {"doc_id": c.doc_id, "chunk_id": hit.row, "title": c.title, "page": c.page,
-            "score": round(hit.score, 6), "dense": hit.dense, "keyword": hit.keyword, "text": c.text}
-
-
-def answer_json(answer: Answer) -> dict:
-    """The documented ``rag ask --json`` object."""
-    return {
-        "question": answer.question,
-        "standalone_question": answer.standalone_question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "refusal_reason": answer.refusal_reason,
-        "notice": answer.notice,
-        "citations": [
-            {"n": c.n, "doc_id": c.hit.chunk.doc_id, "title": c.hit.chunk.title, "page": c.hit.chunk.page,
-             "chunk_id": c.hit.row, "text": c.hit.chunk.text, "url": c.hit.chunk.url, "how": c.how,
-             "supported": c.supported, "evidence": list(c.evidence)}
-            for c in answer.citations
-        ],
-        "unsupported": list(answer.unsupported),
-        "retrieved": [_hit_json(h) for h in answer.retrieved],
-        "timings": {k: round(v, 4) if isinstance(v, float) else v for k, v in answer.timings.items()},
-        "model": answer.model,
-    }
-
-
-def print_sources(answer: Answer) -> None:
-    if answer.notice:
-        print(f"note: {answer.notice}")
-    if answer.refused:
-        return
-    for c in answer.citations:
-        chunk = c.hit.chunk
-        page = f" — page {chunk.page}" if chunk.page is not None else ""
-        link = f" — {chunk.url}" if chunk.url else ""
-        flag = "" if c.supported else " (not verified)"
-        flag += " (attributed)" if c.how == "attributed" else ""
-        print(f"[{c.n}] {chunk.title}{page}{link}{flag} — {_snippet(chunk.text)}")
-    if answer.unsupported:
-        print(f"warning: {len(answer.unsupported)} sentence(s) have no supporting passage")
-
-
-def _stream_answer(assistant, question: str, history) -> Answer:
-    streamed: list[str] = []
-    answer = None
-    for item in assistant.stream(question, history):
-        if isinstance(item, Answer):
-            answer = item
-        elif isinstance(item, str):
-            streamed.append(item)
-            print(item, end="", flush=True)
-    assert answer is not None
-    print()
-    if answer.text.strip() != "".join(streamed).strip():
-        # The checked text differs: invalid markers removed, sources attached, or a refusal.
-        label = "Refused" if answer.refused else "With sources checked"
-        print(f"\n{label}: {answer.text}")
-    print()
-    print_sources(answer)
-    return answer
-
-
 def cmd_ask(settings: Settings, args) -> int:
-    question = _user_text(args.question, "question")
+    question = user_text(args.question, "question")
     assistant = _load_assistant(settings)
     if args.json:
         print(json.dumps(answer_json(assistant.ask(question)), ensure_ascii=False, indent=2))
         return 0
-    _stream_answer(assistant, question, ())
+    stream_answer(assistant, question, ())
     return 0
 
 
@@ -320,12 +232,12 @@ def cmd_chat(settings: Settings, args) -> int:
             return 0
         if not line.strip():
             return 0
-        question = _user_text(line, "question").strip()
+        question = user_text(line, "question").strip()
         try:
-            answer = _stream_answer(assistant, question, history)
+            answer = stream_answer(assistant, question, history)
         except (RagError, IngestError) as exc:
             # One bad question ends that answer, not the conversation.
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            print(f"error: {one_line(exc)}", file=sys.stderr)
             continue
         if answer.standalone_question:
             print(f"(understood as: {answer.standalone_question})")
@@ -335,7 +247,8 @@ def cmd_chat(settings: Settings, args) -> int:
 def cmd_serve(settings: Settings, args) -> int:
     from ui.app import serve
 
-    serve(settings, insecure=args.insecure)
+    # The page creates the assistant in the background, after its access check passed.
+    serve(settings, lambda: _load_assistant(settings), insecure=args.insecure)
     return 0
 
 
@@ -409,20 +322,8 @@ def cmd_papers(settings: Settings, args) -> int:
     rows = papers.paper_status(refs, cache, [Path(d) for d in settings.papers_dirs], indexed)
     for row in rows:
         cited = ", ".join(row.cited_by)
-        print(f"{row.label:<14} {row.status:<8} {_fit(row.title or '?', 70)}  cited by {cited}")
+        print(f"{row.label:<14} {row.status:<8} {fit_columns(row.title or '?', 70)}  cited by {cited}")
     return 0
-
-
-def _fit(text: str, columns: int) -> str:
-    """``text`` cut or padded to ``columns`` terminal columns (a Chinese character takes two)."""
-    out, used = [], 0
-    for ch in text:
-        width = 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-        if used + width > columns:
-            break
-        out.append(ch)
-        used += width
-    return "".join(out) + " " * (columns - used)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -448,11 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         }[args.command]
         return handler(settings, args)
     except (IngestError, RagError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as exc:  # a file named on the command line or in the settings
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: {exc.strerror or _one_line(exc)}{where}", file=sys.stderr)
+        print(f"error: {exc.strerror or one_line(exc)}{where}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -460,15 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last resort: a bug, reported in one line
         log.info("unexpected error", exc_info=True)
         print(
-            f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (a bug; run again with -v for details)",
+            f"error: unexpected {type(exc).__name__}: {one_line(exc)} (a bug; run again with -v for details)",
             file=sys.stderr,
         )
         return EXIT_BUG
-
-
-def _one_line(exc: BaseException) -> str:
-    """An exception's message on one line (a message may quote a multi-line file or answer)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

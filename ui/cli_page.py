@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ui.cli_text import fit_columns
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rag.settings import Settings
 
@@ -34,12 +36,11 @@ def add_page_commands(sub, add_common: Callable[[argparse.ArgumentParser], None]
 def cmd_docs(settings: "Settings", args) -> int:
     """Print every indexed document: "added" (from the page) or its kind, size, passages, title, source."""
     from ingest.library import indexed_documents
-    from ui.cli import _fit
 
     for doc in indexed_documents(Path(settings.index_dir), Path(settings.corpus_dir), settings.upload_folder):
         size = f"{doc.size / 1024:,.1f} KB" if doc.size is not None else "missing"
         mark = "added" if doc.uploaded else doc.kind
-        print(f"{mark:<8} {size:>10} {doc.chunks:>5} passages  {_fit(doc.title, 60)}  {doc.source}")
+        print(f"{mark:<8} {size:>10} {doc.chunks:>5} passages  {fit_columns(doc.title, 60)}  {doc.source}")
     return 0
 
 

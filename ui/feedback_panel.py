@@ -46,9 +46,9 @@ def _source_hint(feedback: Feedback) -> str:
     return str(feedback.citations[0].get("doc_id") or "") if feedback.citations else ""
 
 
-def add_feedback(gr: Any, chatbot: Any, pending: Any, feedback_file: Path) -> None:
-    """Add the correction form under the chat and wire the chat's 👍 / 👎 to ``feedback_file``."""
-    current = gr.State(None)  # the entry the open form corrects
+def _add_form(gr: Any) -> tuple[Any, ...]:
+    """The hidden correction form and the note under it: (form, correction, source,
+    unanswerable, send, close, note)."""
     with gr.Group(visible=False, elem_id="rag-fb-form") as form:
         gr.Markdown("**What is the right answer? / 正确答案是什么？**")
         with gr.Row(equal_height=True):
@@ -66,6 +66,13 @@ def add_feedback(gr: Any, chatbot: Any, pending: Any, feedback_file: Path) -> No
             send = gr.Button("Send correction / 提交", variant="primary", elem_id="rag-fb-send", scale=0)
             close = gr.Button("Close / 关闭", variant="secondary", elem_id="rag-fb-close", scale=0)
     note = gr.HTML("", elem_id="rag-fb-note", js_on_load=None)
+    return form, correction, source, unanswerable, send, close, note
+
+
+def add_feedback(gr: Any, chatbot: Any, pending: Any, feedback_file: Path) -> None:
+    """Add the correction form under the chat and wire the chat's 👍 / 👎 to ``feedback_file``."""
+    current = gr.State(None)  # the entry the open form corrects
+    form, correction, source, unanswerable, send, close, note = _add_form(gr)
 
     def rated(pending_questions: Any, data: gr.LikeData):
         index = data.index if isinstance(data.index, int) else data.index[0]

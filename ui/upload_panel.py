@@ -61,11 +61,8 @@ def render_progress(line: str, running: bool) -> str:
     return f'<div class="rag-up-progress">{spinner}{html.escape(line)}</div>'
 
 
-def add_upload_panel(gr: Any, library: DocumentLibrary, limit_mb: int, on_change: Callable[[], Any], footer: Any) -> None:
-    """The "Documents" section: an upload box, a progress line, the list and a remove control.
-
-    ``on_change()`` renders ``footer`` again (the index's size) once a build is done.
-    """
+def _add_layout(gr: Any, library: DocumentLibrary, limit_mb: int) -> tuple[Any, ...]:
+    """The panel's components: (files, result, progress, listing, choice, remove)."""
     with gr.Accordion("Documents / 文档", open=True, elem_id="rag-docs-panel"):
         files = gr.File(
             file_count="multiple", type="filepath", elem_id="rag-upload", height=120,
@@ -80,6 +77,15 @@ def add_upload_panel(gr: Any, library: DocumentLibrary, limit_mb: int, on_change
                 elem_id="rag-remove-choice", scale=3,
             )
             remove = gr.Button("Remove / 删除", variant="secondary", elem_id="rag-remove", scale=0, min_width=100)
+    return files, result, progress, listing, choice, remove
+
+
+def add_upload_panel(gr: Any, library: DocumentLibrary, limit_mb: int, on_change: Callable[[], Any], footer: Any) -> None:
+    """The "Documents" section: an upload box, a progress line, the list and a remove control.
+
+    ``on_change()`` renders ``footer`` again (the index's size) once a build is done.
+    """
+    files, result, progress, listing, choice, remove = _add_layout(gr, library, limit_mb)
     timer = gr.Timer(1.0, active=False)
 
     def state_outputs():
