@@ -23,7 +23,6 @@ from rag.generate import Generator, make_generator
 from rag.pipeline import (
     Asked,
     CachedSimilarity,
-    Generation,
     Prompt,
     QuestionError,
     Retrieved,
@@ -177,7 +176,7 @@ class Assistant:
         if not relevance.ok:
             verdict = Verdict(prompts.REFUSAL[asked.lang], True, "no_relevant_passages")
             yield verdict.text
-            timed = timings(retrieved, rewrite_s, clock(), clock())
+            timed = timings(retrieved, rewrite_s, clock())
             yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
             return
         prompt = self._prompt(asked, retrieved, top_k or s.top_k, passage_budget or s.passage_budget)
@@ -189,7 +188,9 @@ class Assistant:
             # once more with only the passages it pointed at.
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock)))
-        timed = self._timings(retrieved, rewrite_s, clock(), attempts, prompt)
+        total = clock()
+        prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in prompt.messages)
+        timed = timings(retrieved, rewrite_s, total, attempts, prompt_tokens)
         similarity = CachedSimilarity(self.index.embedder(), {retrieved.query.text: retrieved.query.vector})
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
@@ -207,16 +208,6 @@ class Assistant:
         s = self.settings
         return generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                         temperature=s.temperature, clock=clock, lock=self._generate_lock)
-
-    def _timings(self, retrieved: Retrieved, rewrite_s: float, total: float,
-                 attempts: Sequence[Generation], prompt: Prompt) -> dict:
-        # The first token the user saw, but the speed of the attempt that is kept: its
-        # tokens over its own decoding time.
-        first = next((g.first_token_at for g in attempts if g.first_token_at is not None), total)
-        kept = attempts[-1]
-        prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in prompt.messages)
-        return timings(retrieved, rewrite_s, first, total, prompt_tokens=prompt_tokens,
-                       tokens=kept.tokens, tokens_per_s=kept.tokens_per_s)
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""

@@ -248,9 +248,22 @@ def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callab
 
 
 # -- answer ------------------------------------------------------------------------------
-def timings(retrieved: Retrieved, rewrite_s: float, first_token_s: float, total_s: float, **more) -> dict:
-    """The timings an ``Answer`` reports (seconds from the start of the question)."""
-    return {"rewrite_s": rewrite_s, "retrieve_s": retrieved.seconds, "first_token_s": first_token_s, "total_s": total_s, **more}
+def timings(
+    retrieved: Retrieved, rewrite_s: float, total_s: float, attempts: Sequence[Generation] = (), prompt_tokens: int = 0
+) -> dict:
+    """The timings an ``Answer`` reports (seconds from the start of the question).
+
+    The first token is the first the user saw, from any attempt; tokens and tokens/s are
+    those of the attempt that is kept, over its own decoding time (after a bare-marker
+    retry, the first attempt's time is not the kept reply's).
+    """
+    timed = {"rewrite_s": rewrite_s, "retrieve_s": retrieved.seconds}
+    timed["first_token_s"] = next((g.first_token_at for g in attempts if g.first_token_at is not None), total_s)
+    timed["total_s"] = total_s
+    if attempts:
+        kept = attempts[-1]
+        timed.update(prompt_tokens=prompt_tokens, tokens=kept.tokens, tokens_per_s=kept.tokens_per_s)
+    return timed
 
 
 def make_answer(asked: Asked, standalone: str, retrieved: Retrieved, verdict: Verdict, timed: dict, model: dict) -> Answer:
