@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ingest.keyword import segment
+
 _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A Chinese run then an English gloss: "其自注意力(self-attention)".
 _ZH_EN = re.compile(rf"([{_HAN}]{{2,}})\s*[((]\s*([A-Za-z][A-Za-z0-9\-]*(?: [A-Za-z0-9\-]+){{0,4}})\s*[))]")
@@ -42,8 +44,6 @@ class Glossary:
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> "Glossary":
         """The glossary of the parenthesised glosses in ``texts``."""
-        from ingest.keyword import segment
-
         pairs = []
         for text in texts:
             if not _HAS_HAN.search(text):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy costs a fifth of a second to import; the types need none of it
+    import numpy as np
 
 from ingest.documents import Chunk
 
