@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator as Gen, Iterator, Sequence
 from pathlib import Path
 
 from ingest.index import load_index
@@ -23,6 +23,7 @@ from rag.generate import Generator, make_generator
 from rag.pipeline import (
     Asked,
     CachedSimilarity,
+    Generation,
     Prompt,
     QuestionError,
     Retrieved,
@@ -204,7 +205,8 @@ class Assistant:
         quoted = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
         return build_prompt(retrieved.query.text, asked.lang, quoted, self.authors, self.profile.prompt)
 
-    def _generate(self, prompt: Prompt, clock) -> Iterator[str]:
+    def _generate(self, prompt: Prompt, clock: Callable[[], float]) -> Gen[str, None, Generation]:
+        """The generate stage with this assistant's model, profile, settings and lock."""
         s = self.settings
         return generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                         temperature=s.temperature, clock=clock, lock=self._generate_lock)

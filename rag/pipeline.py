@@ -213,9 +213,9 @@ class CachedSimilarity:
     Seeded with the question's vector, so the question is never embedded again.
     """
 
-    def __init__(self, embedder: Embedder, known: Mapping[str, np.ndarray] = {}):
+    def __init__(self, embedder: Embedder, known: Mapping[str, np.ndarray] | None = None):
         self.embedder = embedder
-        self.vectors: dict[str, np.ndarray] = dict(known)
+        self.vectors: dict[str, np.ndarray] = dict(known or {})
 
     def vector(self, text: str) -> np.ndarray:
         """The unit vector of ``text``."""

@@ -5,7 +5,6 @@ import threading
 import numpy as np
 import pytest
 
-from ingest.documents import Chunk
 from rag.answer import Assistant
 from rag.pipeline import (
     CachedSimilarity,
