@@ -43,6 +43,7 @@ import numpy as np
 from ingest.documents import Chunk, ChunkerSettings, Document, IngestError
 from ingest.embed import Embedder, EmbedderError, make_embedder
 from ingest.keyword import TOKENIZER_VERSION, tokenize
+from ingest.searchable import SearchIndex
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class IndexCorrupt(IngestError):
     """An index file is unreadable or disagrees with the others."""
 
 
-class Index:
+class Index(SearchIndex):
     """A loaded index: chunks by row, dense and keyword search, and its manifest.
 
     ``documents`` maps doc_id to title, url, arxiv_id, kind, lang, source, pages and

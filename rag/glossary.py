@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ingest.keyword import segment
 from ingest.text import CJK, has_cjk
 
 # A Chinese run then an English gloss: "其自注意力(self-attention)".
@@ -42,8 +43,6 @@ class Glossary:
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> "Glossary":
         """The glossary of the parenthesised glosses in ``texts``."""
-        from ingest.keyword import segment
-
         pairs = []
         for text in texts:
             if not has_cjk(text):

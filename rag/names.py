@@ -11,6 +11,7 @@ documents use it, so "evolution tree" picks one article where "LLM" picks none.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -26,8 +27,14 @@ _CUE = re.compile(
 )
 _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
 # Words that name what kind of thing a document is, not which one: every document has them.
-_GENERIC = frozenset(tokenize("article paper arxiv 文章 论文"))
+_GENERIC_WORDS = "article paper arxiv 文章 论文"
 _MIN_SCORE = 1.2  # a word only two of a dozen documents share (log 6 = 1.8) passes; "llm" does not
+
+
+@functools.cache
+def _generic() -> frozenset[str]:
+    """The tokens of ``_GENERIC_WORDS``, made on first use: tokenizing loads jieba (seconds)."""
+    return frozenset(tokenize(_GENERIC_WORDS))
 
 
 class DocumentNames:
@@ -40,7 +47,7 @@ class DocumentNames:
             words = [meta.get("title") or "", re.sub(r"^arxiv-", "", doc_id).replace("-", " ")]
             if meta.get("kind") == "paper" and meta.get("lang") == "zh":
                 words.append("中文版 Chinese")
-            names = set(tokenize(" ".join(words))) - _GENERIC
+            names = set(tokenize(" ".join(words))) - _generic()
             if meta.get("arxiv_id"):
                 names.add(meta["arxiv_id"])
             self.names[doc_id] = names

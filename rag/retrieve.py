@@ -1,7 +1,9 @@
 """Retrieval: dense (FAISS), keyword (BM25) and their reciprocal-rank fusion.
 
-A ``Retriever`` has one method, ``search(query, k) -> list[Hit]``. The hybrid retriever
-keeps each hit's cosine and BM25 score so the answering step can judge relevance.
+A ``Retriever`` has one method, ``search(query, k) -> list[Hit]``; the query is a text or
+a :class:`~rag.types.Query` that carries the question's vector, so a question is embedded
+once however many steps use it. The hybrid retriever keeps each hit's cosine and BM25
+score so the answering step can judge relevance.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 from ingest.text import has_cjk
 from rag.glossary import Glossary
 from rag.names import DocumentNames
-from rag.types import Hit
+from ingest.searchable import SearchIndex
+from rag.types import Hit, Query
 
 log = logging.getLogger(__name__)
 
@@ -36,35 +39,40 @@ class Retriever(ABC):
     """Finds the passages that best match a query."""
 
     @abstractmethod
-    def search(self, query: str, k: int) -> list[Hit]:
+    def search(self, query: str | Query, k: int) -> list[Hit]:
         """Return at most ``k`` hits, best first."""
+
+
+def embedded(query: str | Query, index: SearchIndex) -> Query:
+    """``query`` with its vector, embedded with the index's embedder unless it has one."""
+    if isinstance(query, str):
+        query = Query(query)
+    if query.vector is not None:
+        return query
+    return Query(query.text, index.embedder().embed([query.text])[0])
 
 
 class DenseRetriever(Retriever):
     """Cosine similarity between the query embedding and the chunk embeddings."""
 
-    def __init__(self, index):
+    def __init__(self, index: SearchIndex):
         self.index = index
 
-    def ranked(self, query: str, k: int) -> list[tuple[int, float]]:
-        vector = self.index.embedder().embed([query])
-        return self.index.search_dense(vector, k)[0]
-
-    def search(self, query: str, k: int) -> list[Hit]:
-        return [Hit(row, self.index.chunks[row], s, dense=s) for row, s in self.ranked(query, k)]
+    def search(self, query: str | Query, k: int) -> list[Hit]:
+        vector = embedded(query, self.index).vector
+        ranked = self.index.search_dense(vector[None, :], k)[0]
+        return [Hit(row, self.index.chunks[row], s, dense=s) for row, s in ranked]
 
 
 class KeywordRetriever(Retriever):
     """BM25 over jieba/word tokens: precise on names, numbers and Chinese terms."""
 
-    def __init__(self, index):
+    def __init__(self, index: SearchIndex):
         self.index = index
 
-    def ranked(self, query: str, k: int) -> list[tuple[int, float]]:
-        return self.index.search_keyword(query, k)
-
-    def search(self, query: str, k: int) -> list[Hit]:
-        return [Hit(row, self.index.chunks[row], s, keyword=s) for row, s in self.ranked(query, k)]
+    def search(self, query: str | Query, k: int) -> list[Hit]:
+        text = query if isinstance(query, str) else query.text
+        return [Hit(row, self.index.chunks[row], s, keyword=s) for row, s in self.index.search_keyword(text, k)]
 
 
 def rrf_fuse(
@@ -104,7 +112,7 @@ class HybridRetriever(Retriever):
 
     def __init__(
         self,
-        index,
+        index: SearchIndex,
         *,
         candidates: int = 30,
         rrf_k: int = 60,
@@ -116,8 +124,6 @@ class HybridRetriever(Retriever):
         glossary: bool = True,
     ):
         self.index = index
-        self.dense = DenseRetriever(index)
-        self.keyword = KeywordRetriever(index)
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.weights = (dense_weight, keyword_weight)
@@ -142,14 +148,15 @@ class HybridRetriever(Retriever):
                 group.append((row, score))
         return [groups[kind] for kind in sorted(groups)]
 
-    def search(self, query: str, k: int) -> list[Hit]:
+    def search(self, query: str | Query, k: int) -> list[Hit]:
+        embedded_query = embedded(query, self.index)
+        query, vector = embedded_query.text, embedded_query.vector[None, :]
         n = max(self.candidates, k)
         if self.kind_of is not None:
             n = max(n, 8 * self.candidates)  # deep enough that every kind fills its list
-        vector = self.index.embedder().embed([query])
         dense = self.index.search_dense(vector, n)[0]
         keyword_query = self.glossary.expand(query) if self.glossary is not None else query
-        keyword = self.keyword.ranked(keyword_query, n)
+        keyword = self.index.search_keyword(keyword_query, n)
         dense_of = dict(dense)
         keyword_of = dict(keyword)
         rankings, weights = [], []
@@ -197,7 +204,7 @@ class HybridRetriever(Retriever):
             log.info("%s named in passing in %r: not routed", named, query)
             return None
         wanted = set(rows)
-        keyword = [(row, s) for row, s in self.keyword.ranked(keyword_query, len(self.index.chunks)) if row in wanted]
+        keyword = [(row, s) for row, s in self.index.search_keyword(keyword_query, len(self.index.chunks)) if row in wanted]
         log.info("routed %r to %s", query, named)
         return inside, keyword[: self.candidates]
 

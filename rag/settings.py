@@ -66,6 +66,9 @@ class Settings:
     max_new_tokens: int = 256
     temperature: float = 0.0
     max_question_chars: int = 500
+    # Model profile (rag/profiles.py): "auto" picks "small" for the packaged GGUF models
+    # and "default" for any other model; "small" or "default" forces one.
+    profile: str = "auto"
     # Web page.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -159,6 +162,8 @@ def _validate(s: Settings) -> None:
         problems.append("passage_budget must be at least 50 tokens")
     if s.max_question_chars < 10:
         problems.append("max_question_chars must be at least 10")
+    if s.profile not in ("auto", "small", "default"):
+        problems.append("profile must be auto, small or default")
     if s.upload_max_mb < 1:
         problems.append("upload_max_mb must be at least 1")
     if problems:

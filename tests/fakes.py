@@ -1,4 +1,8 @@
-"""Fakes with predictable results for tests: an index, an embedder and a scripted model."""
+"""Fakes with predictable results for tests: an index, an embedder and a scripted model.
+
+Each subclasses the real base class (``SearchIndex``, ``Embedder``, ``Generator``), so the
+shared code on those bases (batching, normalisation, ``complete``) runs in tests too.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +12,37 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ingest.documents import Chunk
+from ingest.embed import Embedder
+from ingest.searchable import SearchIndex
+from rag.generate import Generator
 
 
-class KeywordEmbedder:
-    """One-hot over a fixed vocabulary: cosine = shared vocabulary words, exactly."""
+class KeywordEmbedder(Embedder):
+    """One-hot over a fixed vocabulary: cosine = shared vocabulary words, exactly.
+
+    ``calls`` lists every text embedded, so a test can see what was embedded twice.
+    """
 
     id = "fake-keywords"
 
     def __init__(self, vocabulary: Sequence[str]):
         self.vocabulary = [w.lower() for w in vocabulary]
         self.dim = len(self.vocabulary)
+        self.calls: list[str] = []
 
-    def embed(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        self.calls.extend(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             low = text.lower()
             for j, word in enumerate(self.vocabulary):
                 if word in low:
                     out[i, j] = 1.0
-            norm = np.linalg.norm(out[i])
-            if norm:
-                out[i] /= norm
         return out
 
 
-class FakeIndex:
-    """The parts of ``ingest.index.Index`` that retrieval and answering use."""
+class FakeIndex(SearchIndex):
+    """A small in-memory index: keyword one-hot vectors and word-overlap keyword search."""
 
     def __init__(self, texts: Sequence[str], vocabulary: Sequence[str], titles: Sequence[str] | None = None):
         self.chunks = [
@@ -42,18 +51,19 @@ class FakeIndex:
         ]
         self._embedder = KeywordEmbedder(vocabulary)
         self.vectors = self._embedder.embed(list(texts))
+        self._embedder.calls.clear()  # only what queries embed is of interest
         self.manifest = {"embedder": {"id": self._embedder.id, "dim": self._embedder.dim},
                          "counts": {"documents": len(texts), "chunks": len(texts)}, "built_at": "2026-01-01T00:00:00"}
         self.documents = {c.doc_id: {"title": c.title} for c in self.chunks}
 
-    def embedder(self):
+    def embedder(self) -> KeywordEmbedder:
         return self._embedder
 
     def vector(self, row: int) -> np.ndarray:
         return self.vectors[row]
 
     def search_dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        scores = query_vectors @ self.vectors.T
+        scores = np.atleast_2d(query_vectors) @ self.vectors.T
         out = []
         for row in scores:
             order = np.argsort(-row, kind="stable")[:k]
@@ -70,22 +80,24 @@ class FakeIndex:
         return sorted(scored, key=lambda x: (-x[1], x[0]))[:k]
 
 
-class ScriptedGenerator:
-    """Replies with scripted texts in order (streamed two characters at a time)."""
+class ScriptedGenerator(Generator):
+    """Replies with scripted texts in order (streamed two characters at a time).
+
+    ``calls`` holds the messages of each call and ``stops`` the stop strings it was given.
+    """
 
     def __init__(self, replies: Sequence[str]):
         self.replies = list(replies)
         self.calls: list[list[dict]] = []
+        self.stops: list[tuple[str, ...]] = []
         self.info = {"backend": "scripted", "model": "fake"}
 
     def stream(self, messages, *, max_tokens: int = 256, temperature: float = 0.0, stop=()) -> Iterator[str]:
         self.calls.append(messages)
+        self.stops.append(tuple(stop))
         reply = self.replies.pop(0) if self.replies else ""
         for i in range(0, len(reply), 2):
             yield reply[i : i + 2]
-
-    def complete(self, messages, **kw) -> str:
-        return "".join(self.stream(messages, **kw))
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 2)

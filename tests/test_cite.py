@@ -1,7 +1,8 @@
 from hypothesis import given, strategies as st
 
 from ingest.documents import Chunk
-from rag.cite import cite, drop_echoes, is_refusal, parse_markers, split_sentences, support
+from rag.cite import cite, is_refusal, parse_markers, split_sentences, support
+from rag.echoes import drop_echoes
 from rag.types import Hit
 
 

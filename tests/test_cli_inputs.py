@@ -24,6 +24,7 @@ from ingest.documents import Chunk, ChunkerSettings, Document
 from ingest.index import write_index
 from rag.answer import Assistant
 from rag.settings import Settings
+from rag.types import Query
 from tests.fakes import FakeIndex, KeywordEmbedder, ScriptedGenerator
 from ui.cli import main
 from ui.cli_text import clean_input
@@ -38,7 +39,7 @@ class RecordingRetriever:
         self.inner, self.queries = inner, []
 
     def search(self, query, k):
-        self.queries.append(query)
+        self.queries.append(query.text if isinstance(query, Query) else query)
         return self.inner.search(query, k)
 
 

@@ -1,0 +1,95 @@
+"""Model profiles: what the answering pipeline does differently for one kind of model.
+
+Owns every model-specific switch, so adding a model means choosing or writing a profile,
+never editing the pipeline. The packaged small GGUF models (Qwen2.5-Coder 0.5B/1.5B) get
+the "small" profile: the prompt with an example sentence, a retry when the reply is only
+markers ("[2]"), dropping sentences that echo the prompt, refusals recognised by a phrase
+list (a small model paraphrases the refusal sentence), and follow-ups rewritten by pattern
+instead of by the model. Every other model gets "default": the prompt without an example
+sentence and a refusal only when the reply is the refusal sentence the prompt asks for.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag import models
+from rag.cite import REFUSAL_PATTERNS, split_sentences, strip_markers
+from rag.followup import FOLLOWUP_PATTERNS
+from rag.prompt import REFUSAL
+from rag.types import RagError
+
+AUTO = "auto"
+
+
+class UnknownProfile(RagError):
+    """A ``profile`` setting that names no profile."""
+
+
+def _flat(text: str) -> str:
+    """Text with markers, punctuation, whitespace and case taken out, for comparing sentences."""
+    return re.sub(r"[\W_]+", "", strip_markers(unicodedata.normalize("NFKC", text).casefold()))
+
+
+_REFUSAL_SENTENCES = frozenset(_flat(text) for text in REFUSAL.values())
+
+
+def is_refusal_sentence(text: str) -> bool:
+    """True when ``text``, or its first sentence, is the refusal sentence the prompt asks
+    for (in either language), whatever its markers, punctuation, spacing and case."""
+    sentences = split_sentences(text.strip())
+    return _flat(text) in _REFUSAL_SENTENCES or bool(sentences and _flat(sentences[0]) in _REFUSAL_SENTENCES)
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """The model-specific behaviour of the answering pipeline.
+
+    ``prompt`` names the system prompt variant (see ``rag.prompt.PROMPT_VARIANTS``);
+    ``stop`` strings end generation; ``retry_bare_markers`` asks once more when the reply
+    is only markers; ``drop_echoes`` removes sentences that repeat the prompt;
+    ``refusal_phrases``, when set, recognises paraphrased refusals (else only the exact
+    refusal sentence counts); ``followup_patterns`` rewrite a follow-up such as
+    "那 X 呢" without a model call (none: the model rewrites every follow-up).
+    """
+
+    name: str
+    prompt: str = "plain"
+    stop: tuple[str, ...] = ()
+    retry_bare_markers: bool = False
+    drop_echoes: bool = False
+    refusal_phrases: re.Pattern | None = None
+    followup_patterns: tuple[re.Pattern, ...] = ()
+
+    def is_refusal(self, text: str) -> bool:
+        """True when the model says the passages don't hold the answer."""
+        if self.refusal_phrases is not None:
+            return bool(self.refusal_phrases.search(text))
+        return is_refusal_sentence(text)
+
+
+SMALL = ModelProfile(
+    name="small",
+    prompt="small",
+    retry_bare_markers=True,
+    drop_echoes=True,
+    refusal_phrases=REFUSAL_PATTERNS,
+    followup_patterns=FOLLOWUP_PATTERNS,
+)
+DEFAULT = ModelProfile(name="default")
+PROFILES = {p.name: p for p in (SMALL, DEFAULT)}
+PROFILE_NAMES: Sequence[str] = (AUTO, *PROFILES)
+
+
+def profile_for(llm_spec: str, name: str = AUTO) -> ModelProfile:
+    """The profile named ``name``, or with "auto" the one for ``llm_spec``: "small" for the
+    packaged GGUF models, "default" for every other model (transformers, an
+    OpenAI-compatible server, another GGUF file)."""
+    if name != AUTO:
+        if name not in PROFILES:
+            raise UnknownProfile(f"unknown model profile {name!r}: use one of {', '.join(PROFILE_NAMES)}")
+        return PROFILES[name]
+    return SMALL if llm_spec.strip() in models.REGISTRY else DEFAULT

@@ -1,0 +1,100 @@
+"""The relevance floor: whether retrieval found something worth answering from.
+
+Owns the "judge" stage of answering: a question is answered only when a passage is close
+to it in meaning, or by keywords, and no model name with a version that the question
+asks about (GPT-5, Llama 3) is missing from every passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.keyword import tokenize
+from rag.types import Hit
+
+# Names with a digit (GPT-4, T5, Llama 2, word2vec, GPT-3.5): when a question names one
+# that no retrieved passage mentions, the documents are about something else.
+VERSIONED_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z]*(?:[\-\s]?\d+(?:\.\d+)?[A-Za-z]*)(?![A-Za-z0-9])")
+COMMON_CAPITALISED = frozenset(
+    "who what when where which why how is are was were do does did can could should would will "
+    "the a an in on of for and or please tell explain describe list give".split()
+)
+_NAMES_A_DOCUMENT = r"['’]?s?\s*(?:paper|article|论文|文章)"
+
+
+def versioned_names(question: str) -> list[str]:
+    """Model names with a version in ``question``: GPT-5, gpt3, T5, Llama-3, Claude 3.
+
+    A space may separate name and number only for a capitalised name and a short number,
+    so "Which 70-billion" or "the 2022 World Cup" are not taken for names.
+    """
+    names = []
+    for match in VERSIONED_NAME.finditer(question):
+        name = match.group(0).strip()
+        word = re.match(r"[A-Za-z]+", name).group(0)
+        if len(word) < 2 or word.lower() in COMMON_CAPITALISED:
+            continue  # "v2", "p3" are too short to tell a name from noise
+        if " " in name and not (word[0].isupper() and re.search(r"\s(\d{1,2})(?:\.\d+)?[A-Za-z]*$", name)):
+            continue
+        names.append(name)
+    return names
+
+
+def missing_names(question: str, passages: Sequence[str]) -> list[str]:
+    """Versioned names in the question (GPT-5, Llama 3) that no passage mentions.
+
+    "GPT3" matches "GPT-3" and "gpt 3", but "LLaMA 3" does not match "LLaMA (33B)": the
+    version must not run on into more digits.
+    """
+    haystack = " ".join(passages).lower()
+    missing = []
+    for name in versioned_names(question):
+        if re.search(re.escape(name) + _NAMES_A_DOCUMENT, question, re.IGNORECASE):
+            continue  # "the word2vec paper" names where to look, not what is asked about
+        word, version = re.match(r"([a-z]+)[\s\-_]*(.*)", name.lower()).groups()
+        parts = [re.escape(word)] + [re.escape(p) for p in re.findall(r"[a-z]+|\d+(?:\.\d+)?", version)]
+        pattern = r"(?<![a-z])" + r"[\s\-_(]*".join(parts) + r"(?![\d.]\d|\d)"
+        if not re.search(pattern, haystack):
+            missing.append(name)
+    return missing
+
+
+def keyword_coverage(question: str, passages: Sequence[str]) -> float:
+    """Share of the question's keyword tokens that occur in the passages (0 when it has none)."""
+    wanted = set(tokenize(question))
+    if not wanted:
+        return 0.0
+    present: set[str] = set()
+    for text in passages:
+        present.update(tokenize(text))
+    return len(wanted & present) / len(wanted)
+
+
+@dataclass(frozen=True)
+class Relevance:
+    """Why retrieval did or did not find something worth answering from."""
+
+    ok: bool
+    best_dense: float
+    coverage: float
+    missing: tuple[str, ...]
+
+
+def judge_relevance(
+    question: str, hits: Sequence[Hit], min_dense: float, min_coverage: float, min_dense_with_keywords: float = 0.0
+) -> Relevance:
+    """The relevance floor: a close passage by meaning or by keywords, and no unknown names.
+
+    Passages close by keywords alone must still be ``min_dense_with_keywords`` close in
+    meaning: a question that shares a year and a common word with a reference list
+    ("Who won the 2022 FIFA World Cup?") is not about it.
+    """
+    texts = [h.chunk.text for h in hits]
+    best = max((h.dense for h in hits if h.dense is not None), default=0.0)
+    coverage = keyword_coverage(question, texts)
+    missing = tuple(missing_names(question, texts))
+    close = best >= min_dense or (coverage >= min_coverage and best >= min_dense_with_keywords)
+    ok = bool(hits) and close and not missing
+    return Relevance(ok, float(best), coverage, missing)
