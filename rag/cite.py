@@ -410,3 +410,4 @@ def _join(sentences: Sequence[str]) -> str:
             out += " "
         out += s
     return out
+join_sentences = _join  # the gate joins released sentences exactly as the answer text is joined
