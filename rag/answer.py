@@ -36,10 +36,13 @@ from rag.pipeline import (
     has_content,
     make_answer,
     narrowed,
+    released,
     retrieve,
+    sentence_check,
     timings,
     verify,
 )
+from rag.gate import SentenceGate
 from rag.profiles import profile_for
 from rag.relevance import judge_relevance, keyword_coverage, missing_names, versioned_names
 from rag.retrieve import HybridRetriever, Retriever
@@ -182,17 +185,17 @@ class Assistant:
             return
         prompt = self._prompt(asked, retrieved, top_k or s.top_k, passage_budget or s.passage_budget)
         yield Reading(prompt.hits)
-        attempts = [(yield from self._generate(prompt, clock))]
+        similarity = CachedSimilarity(self.index.embedder(), {retrieved.query.text: retrieved.query.vector})
+        attempts = [(yield from self._generate(prompt, clock, similarity))]
         pointed = bare_markers(attempts[0].text, len(prompt.passages)) if self.profile.retry_bare_markers else []
         if pointed:
             # A reply of bare markers ("[2]") points at the answer without saying it: ask
             # once more with only the passages it pointed at.
             prompt = narrowed(prompt, pointed, self.authors)
-            attempts.append((yield from self._generate(prompt, clock)))
+            attempts.append((yield from self._generate(prompt, clock, similarity)))
         total = clock()
         prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in prompt.messages)
         timed = timings(retrieved, rewrite_s, total, attempts, prompt_tokens)
-        similarity = CachedSimilarity(self.index.embedder(), {retrieved.query.text: retrieved.query.vector})
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
 
@@ -205,11 +208,13 @@ class Assistant:
         quoted = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
         return build_prompt(retrieved.query.text, asked.lang, quoted, self.authors, self.profile.prompt)
 
-    def _generate(self, prompt: Prompt, clock: Callable[[], float]) -> Gen[str, None, Generation]:
-        """The generate stage with this assistant's model, profile, settings and lock."""
+    def _generate(self, prompt: Prompt, clock: Callable[[], float], similarity: CachedSimilarity) -> Gen[str, None, Generation]:
+        """The generate stage with this assistant's model, profile, settings and lock; what
+        streams out is each sentence once checked (see :func:`rag.pipeline.released`)."""
         s = self.settings
-        return generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
-                        temperature=s.temperature, clock=clock, lock=self._generate_lock)
+        attempt = generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
+                           temperature=s.temperature, clock=clock, lock=self._generate_lock)
+        return released(attempt, SentenceGate(sentence_check(prompt, self.profile, similarity)), clock)
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""

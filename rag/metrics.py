@@ -188,7 +188,9 @@ class QuestionResult:
     n_valid_citations: int = 0
     retrieve_s: float | None = None
     first_token_s: float | None = None
+    first_shown_s: float | None = None  # the first checked sentence on screen
     total_s: float | None = None
+    prompt_tokens: int | None = None
     tokens: int | None = None
     tokens_per_s: float | None = None
 
@@ -219,7 +221,9 @@ def score_question(
         ),
         retrieve_s=timings.get("retrieve_s"),
         first_token_s=timings.get("first_token_s"),
+        first_shown_s=timings.get("first_shown_s"),
         total_s=timings.get("total_s"),
+        prompt_tokens=timings.get("prompt_tokens"),
         tokens=timings.get("tokens"),
         tokens_per_s=timings.get("tokens_per_s"),
     )
@@ -285,7 +289,7 @@ def summarize(rows: Sequence[QuestionResult], *, depth: int | None = None) -> di
         _rate(totals, "answers_with_valid_citation", [r.n_valid_citations > 0 for r in answered])
         _rate(totals, "refusal_accuracy", [bool(r.refused) for r in unanswerable])
         _rate(totals, "false_refusal_rate", [bool(r.refused) for r in scored])
-    for key in ("retrieve_s", "first_token_s", "total_s", "tokens_per_s"):
+    for key in ("retrieve_s", "first_token_s", "first_shown_s", "total_s", "prompt_tokens", "tokens_per_s"):
         values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
         totals[f"{key}_p50"] = percentile(values, 50)
         totals[f"{key}_p95"] = percentile(values, 95)

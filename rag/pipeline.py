@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Generator as Gen, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from ingest.keyword import tokenize
 from rag import prompt as prompts
 from rag.cite import cite, parse_markers, strip_markers
 from rag.echoes import drop_echoes
+from rag.gate import SentenceGate
 from rag.generate import Generator
 from rag.profiles import ModelProfile
 from rag.retrieve import Retriever
@@ -158,6 +159,7 @@ class Generation:
     tokens: int
     first_token_at: float | None
     decode_s: float
+    first_shown_at: float | None = None  # when the reader saw its first checked sentence
 
     @property
     def tokens_per_s(self) -> float:
@@ -193,6 +195,25 @@ def bare_markers(text: str, passages: int) -> list[int]:
     if has_content(text):
         return []
     return [n for n in dict.fromkeys(parse_markers(text)) if 1 <= n <= passages]
+
+
+def released(attempt: Gen[str, None, Generation], gate: SentenceGate, clock: Callable[[], float]) -> Gen[str, None, Generation]:
+    """The attempt's deltas held back by ``gate``: only checked sentences come out, so
+    nothing the reader sees is withdrawn when the whole reply is checked (see
+    :mod:`rag.gate`). Returns the attempt's :class:`Generation` with its first-shown time."""
+    first_shown = None
+    while True:
+        try:
+            shown = gate.feed(next(attempt))
+        except StopIteration as done:
+            generation, shown = done.value, gate.finish()
+            if shown:
+                first_shown = first_shown if first_shown is not None else clock()
+                yield shown
+            return replace(generation, first_shown_at=first_shown)
+        if shown:
+            first_shown = first_shown if first_shown is not None else clock()
+            yield shown
 
 
 # -- verify and cite ---------------------------------------------------------------------
@@ -247,6 +268,17 @@ def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callab
     return Verdict(cited.text, False, None, cited.citations, cited.unsupported)
 
 
+def sentence_check(prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float]) -> Callable[[str], str | None]:
+    """The gate's check for one sentence of a reply: how the answer will show it, or None
+    while it would not stand as an answer on its own (an echo, a refusal, unsupported)."""
+
+    def check(sentence: str) -> str | None:
+        verdict = verify(sentence, prompt, profile, similarity)
+        return None if verdict.refused else verdict.text
+
+    return check
+
+
 # -- answer ------------------------------------------------------------------------------
 def timings(
     retrieved: Retrieved, rewrite_s: float, total_s: float, attempts: Sequence[Generation] = (), prompt_tokens: int = 0
@@ -259,6 +291,8 @@ def timings(
     """
     timed = {"rewrite_s": rewrite_s, "retrieve_s": retrieved.seconds}
     timed["first_token_s"] = next((g.first_token_at for g in attempts if g.first_token_at is not None), total_s)
+    # Without a sentence shown early, the reader sees the answer when it is complete.
+    timed["first_shown_s"] = next((g.first_shown_at for g in attempts if g.first_shown_at is not None), total_s)
     timed["total_s"] = total_s
     if attempts:
         kept = attempts[-1]

@@ -184,7 +184,7 @@ def test_bare_markers_get_a_second_ask_with_only_the_passages_they_point_at():
     assert "GPT-2 文章" in first and "GPT-2 文章" not in second  # only the passage it pointed at
     (c,) = answer.citations
     assert not answer.refused and "1750" in answer.text and "1750" in c.hit.chunk.text
-    assert streamed.startswith("[1]")  # what was streamed stays honest about both asks
+    assert streamed == answer.text  # the bare "[1]" of the first ask was never shown
 
 
 def test_answer_no_passage_supports_is_refused_and_listed():
@@ -192,3 +192,20 @@ def test_answer_no_passage_supports_is_refused_and_listed():
     answer, _ = run(assistant, "GPT-3 参数 and the capital of Australia?")
     assert answer.refused and answer.refusal_reason == "unsupported_answer"
     assert answer.unsupported == ("The capital of Australia is Sydney.",)
+
+
+def test_a_reply_refused_after_checking_never_streamed_a_word():
+    # The prompt's own example sentence, echoed: refused, and nothing of it was shown.
+    assistant, _ = make(["某模型有 70 亿个参数[2]。"])
+    answer, streamed = run(assistant, "GPT-3 有多少参数?")
+    assert answer.refused and streamed == ""
+
+
+def test_each_checked_sentence_streams_before_the_reply_ends():
+    assistant, gen = make(["GPT-3 有 1750 亿个参数[1]。它于 2020 年发布[1]。"])
+    items = list(assistant.stream("GPT-3 有多少参数?"))
+    deltas = [x for x in items if isinstance(x, str)]
+    answer = items[-1]
+    assert len(deltas) >= 2 and deltas[0].startswith("GPT-3 有 1750 亿个参数")  # the first sentence did not wait for the second
+    assert "".join(deltas) == answer.text
+    assert answer.timings["first_shown_s"] <= answer.timings["total_s"]

@@ -1,7 +1,8 @@
 from hypothesis import given, settings, strategies as st
 
 from ingest.documents import Chunk
-from rag.cite import cite, drop_echoes
+from rag.cite import cite
+from rag.echoes import drop_echoes
 from rag.gate import SentenceGate
 from rag.types import Hit
 

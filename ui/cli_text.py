@@ -101,9 +101,13 @@ def stream_answer(assistant, question: str, history: Sequence[tuple[str, str]]) 
             streamed.append(item)
             print(item, end="", flush=True)
     assert answer is not None
-    print()
-    if answer.text.strip() != "".join(streamed).strip():
-        # The checked text differs: invalid markers removed, sources attached, or a refusal.
+    shown = "".join(streamed)
+    if answer.text.startswith(shown):
+        # The rest was held back until the whole reply was checked (a refusal, when
+        # nothing could be shown): it continues what is on screen, nothing is taken back.
+        print(answer.text[len(shown):])
+    else:
+        print()
         label = "Refused" if answer.refused else "With sources checked"
         print(f"\n{label}: {answer.text}")
     print()
