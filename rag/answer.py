@@ -32,6 +32,7 @@ from rag.pipeline import (
     build_prompt,
     check_question,
     focus_passages,
+    pick_evidence,
     generate,
     has_content,
     make_answer,
@@ -162,10 +163,14 @@ class Assistant:
         *,
         top_k: int | None = None,
         passage_budget: int | None = None,
+        fast: bool | None = None,
     ) -> Iterator[Reading | str | Answer]:
         """Yield the passages given to the model (``Reading``, unless retrieval found
-        nothing usable), the answer text as it is generated, then the final ``Answer``."""
+        nothing usable), the answer text as it is generated, then the final ``Answer``.
+        ``fast`` (default: the ``fast`` setting) answers from ``fast_evidence_chars`` of
+        evidence picked across passages, for about half the wait."""
         s = self.settings
+        evidence_chars = s.fast_evidence_chars if (s.fast if fast is None else fast) else s.evidence_chars
         started = time.perf_counter()
 
         def clock() -> float:
@@ -174,8 +179,10 @@ class Assistant:
         asked = check_question(question, s.max_question_chars)
         standalone = self.standalone_question(asked.text, history) if history else asked.text
         rewrite_s = clock()
-        retrieved = retrieve(self.retriever, self.index.embedder(), standalone, top_k or s.top_k)
-        relevance = judge_relevance(standalone, retrieved.hits, s.min_dense, s.min_keyword_coverage, s.min_dense_with_keywords)
+        top_k = top_k or s.top_k
+        # Evidence picked across passages draws on more of them than are judged or quoted whole.
+        retrieved = retrieve(self.retriever, self.index.embedder(), standalone, max(top_k, s.evidence_passages) if evidence_chars else top_k)
+        relevance = judge_relevance(standalone, retrieved.hits[:top_k], s.min_dense, s.min_keyword_coverage, s.min_dense_with_keywords)
         log.info("relevance %s for %r", relevance, standalone)
         if not relevance.ok:
             verdict = Verdict(prompts.REFUSAL[asked.lang], True, "no_relevant_passages")
@@ -183,7 +190,7 @@ class Assistant:
             timed = timings(retrieved, rewrite_s, clock())
             yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
             return
-        prompt = self._prompt(asked, retrieved, top_k or s.top_k, passage_budget or s.passage_budget)
+        prompt = self._prompt(asked, retrieved, top_k, passage_budget or s.passage_budget, evidence_chars)
         yield Reading(prompt.hits)
         similarity = CachedSimilarity(self.index.embedder(), {retrieved.query.text: retrieved.query.vector})
         attempts = [(yield from self._generate(prompt, clock, similarity))]
@@ -194,18 +201,24 @@ class Assistant:
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
         total = clock()
-        prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in prompt.messages)
-        timed = timings(retrieved, rewrite_s, total, attempts, prompt_tokens)
+        timed = timings(retrieved, rewrite_s, total, attempts)
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
 
-    def _prompt(self, asked: Asked, retrieved: Retrieved, top_k: int, budget: int) -> Prompt:
-        """The prompt stage: focus the passages on the question, pack them, number them."""
+    def _prompt(self, asked: Asked, retrieved: Retrieved, top_k: int, budget: int, evidence_chars: int) -> Prompt:
+        """The prompt stage: focus the passages on the question (each passage cut to its
+        best sentences, or with ``evidence_chars`` the best sentences across all retrieved
+        passages), pack them, number them."""
         gen = self.generator
         hits = retrieved.hits
-        focus_chars = self.settings.focus_chars
-        focused = focus_passages(retrieved.query, hits[:top_k], self.index.embedder(), focus_chars) if focus_chars else {}
-        quoted = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: focused.get(h.row, h.chunk.text))
+        s = self.settings
+        if evidence_chars:
+            picked = pick_evidence(retrieved.query, hits, self.index.embedder(), evidence_chars)
+            hits = tuple(h for h in hits if h.row in picked)
+        else:
+            picked = focus_passages(retrieved.query, hits[:top_k], self.index.embedder(), s.focus_chars) if s.focus_chars else {}
+            hits = hits[:top_k]
+        quoted = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: picked.get(h.row, h.chunk.text))
         return build_prompt(retrieved.query.text, asked.lang, quoted, self.authors, self.profile.prompt)
 
     def _generate(self, prompt: Prompt, clock: Callable[[], float], similarity: CachedSimilarity) -> Gen[str, None, Generation]:

@@ -58,6 +58,10 @@ class Generator(ABC):
     """A chat model. ``info`` describes it (at least ``backend`` and ``model``)."""
 
     info: dict
+    #: (tokens, reused) of the last prompt: its length in tokens, and how many at its start
+    #: were not read again because the backend still held them from the call before (a
+    #: prefix cache; 0 where the backend has none or does not say).
+    last_prompt: tuple[int, int] = (0, 0)
 
     @abstractmethod
     def stream(

@@ -139,6 +139,7 @@ class LlamaCppGenerator(Generator):
     def stream(self, messages, *, max_tokens=256, temperature=0.0, stop=()):
         prompt = self.prompt_tokens(messages)
         with self._run_lock:
+            self.last_prompt = (len(prompt), self._reused(prompt))
             try:
                 chunks = self._llm.create_completion(
                     prompt=prompt,
@@ -154,6 +155,21 @@ class LlamaCppGenerator(Generator):
                         yield delta
             except ValueError as exc:  # e.g. "Requested tokens (5000) exceed context window of 4096"
                 raise GeneratorError(f"llama.cpp: {exc} (raise n_ctx or shorten the prompt)") from exc
+
+    def _reused(self, prompt: Sequence[int]) -> int:
+        """Tokens at the start of ``prompt`` that llama.cpp still holds from the last call.
+
+        llama-cpp-python keeps the last prompt's (and reply's) state and reads only what
+        follows the longest common prefix, up to the prompt's last token: a fixed prefix of
+        instructions is paid for once, not per question.
+        """
+        held = self._llm.input_ids[: self._llm.n_tokens]
+        reused = 0
+        for a, b in zip(held, prompt[:-1]):
+            if a != b:
+                break
+            reused += 1
+        return reused
 
     def count_tokens(self, text: str) -> int:
         self.load()

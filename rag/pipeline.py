@@ -107,27 +107,32 @@ class Prompt:
         return tuple(p.hit for p in self.passages)
 
 
-def focus_passages(query: Query, hits: Sequence[Hit], embedder: Embedder, max_chars: int) -> dict[int, str]:
-    """Each passage cut to its sentences that best match the question (row -> text).
-
-    A sentence scores its share of the question's keywords plus its cosine to the
-    question (the query's own vector), so cross-lingual questions still pick the right
-    sentences.
-    """
+def sentence_scores(query: Query, groups: Sequence[Sequence[str]], embedder: Embedder) -> list[list[float]]:
+    """How well each sentence (``groups[i]`` are passage i's) matches the question: its
+    share of the question's keywords plus its cosine to the question's own vector, so
+    cross-lingual questions still pick the right sentences."""
     wanted = set(tokenize(query.text))
-    sentences = [prompts.split_passage(h.chunk.text) for h in hits]
-    flat = [x for group in sentences for x in group]
-    if not flat:
-        return {}
-    cosines = iter(embedder.embed(flat) @ query.vector)
-    out = {}
-    for hit, group in zip(hits, sentences):
-        scores = []
-        for sentence in group:
-            overlap = len(wanted & set(tokenize(sentence))) / len(wanted) if wanted else 0.0
-            scores.append(overlap + float(next(cosines)))
-        out[hit.row] = prompts.focus_passage(hit.chunk.text, scores, max_chars)
-    return out
+    flat = [x for group in groups for x in group]
+    cosines = iter(embedder.embed(flat) @ query.vector if flat else ())
+    return [
+        [(len(wanted & set(tokenize(x))) / len(wanted) if wanted else 0.0) + float(next(cosines)) for x in group]
+        for group in groups
+    ]
+
+
+def focus_passages(query: Query, hits: Sequence[Hit], embedder: Embedder, max_chars: int) -> dict[int, str]:
+    """Each passage cut to its sentences that best match the question (row -> text)."""
+    groups = [prompts.split_passage(h.chunk.text) for h in hits]
+    scores = sentence_scores(query, groups, embedder)
+    return {hit.row: prompts.focus_passage(hit.chunk.text, row, max_chars) for hit, row in zip(hits, scores)}
+
+
+def pick_evidence(query: Query, hits: Sequence[Hit], embedder: Embedder, max_chars: int) -> dict[int, str]:
+    """The best sentences across all ``hits`` within ``max_chars`` in all (row -> text),
+    instead of a fixed share of each passage; passages with nothing picked are left out."""
+    groups = [prompts.split_passage(h.chunk.text) for h in hits]
+    keep = prompts.pick_sentences(groups, sentence_scores(query, groups, embedder), max_chars)
+    return {hit.row: " ".join(group[j] for j in kept) for hit, group, kept in zip(hits, groups, keep) if kept}
 
 
 def build_prompt(
@@ -160,6 +165,8 @@ class Generation:
     first_token_at: float | None
     decode_s: float
     first_shown_at: float | None = None  # when the reader saw its first checked sentence
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # of the prompt's, held by the backend from the call before (not read again)
 
     @property
     def tokens_per_s(self) -> float:
@@ -187,7 +194,11 @@ def generate(
             yield delta
     end = clock()
     text = "".join(pieces).strip()
-    return Generation(text, gen.count_tokens(text) if text else 0, first, end - first if first is not None else 0.0)
+    prompt_tokens, reused = gen.last_prompt
+    if not prompt_tokens:  # a backend that does not say: the messages' own tokens
+        prompt_tokens = sum(gen.count_tokens(m["content"]) for m in prompt.messages)
+    return Generation(text, gen.count_tokens(text) if text else 0, first, end - first if first is not None else 0.0,
+                      prompt_tokens=prompt_tokens, reused_tokens=reused)
 
 
 def bare_markers(text: str, passages: int) -> list[int]:
@@ -281,7 +292,7 @@ def sentence_check(prompt: Prompt, profile: ModelProfile, similarity: Callable[[
 
 # -- answer ------------------------------------------------------------------------------
 def timings(
-    retrieved: Retrieved, rewrite_s: float, total_s: float, attempts: Sequence[Generation] = (), prompt_tokens: int = 0
+    retrieved: Retrieved, rewrite_s: float, total_s: float, attempts: Sequence[Generation] = ()
 ) -> dict:
     """The timings an ``Answer`` reports (seconds from the start of the question).
 
@@ -296,7 +307,8 @@ def timings(
     timed["total_s"] = total_s
     if attempts:
         kept = attempts[-1]
-        timed.update(prompt_tokens=prompt_tokens, tokens=kept.tokens, tokens_per_s=kept.tokens_per_s)
+        timed.update(prompt_tokens=kept.prompt_tokens, reused_tokens=kept.reused_tokens,
+                     tokens=kept.tokens, tokens_per_s=kept.tokens_per_s)
     return timed
 
 

@@ -154,6 +154,31 @@ def focus_passage(text: str, scores: Sequence[float], max_chars: int) -> str:
     return " ".join(parts)
 
 
+def pick_sentences(
+    groups: Sequence[Sequence[str]], scores: Sequence[Sequence[float]], max_chars: int, rank_penalty: float = 0.02
+) -> list[list[int]]:
+    """The best sentences across passages (``groups[r]`` are passage r's sentences, best
+    passage first) within ``max_chars`` in all: indices kept per passage, in order.
+
+    Choosing across passages, rather than a fixed share of each, lets the one passage that
+    holds the answer give several sentences while passages that don't give none. A
+    passage's rank costs ``rank_penalty`` a place, so ties go to the better passage.
+    """
+    ranked = sorted(
+        ((score - rank_penalty * r, r, j) for r, row in enumerate(scores) for j, score in enumerate(row)),
+        key=lambda c: (-c[0], c[1], c[2]),
+    )
+    keep: list[set[int]] = [set() for _ in groups]
+    used = 0
+    for _, r, j in ranked:
+        size = len(groups[r][j])
+        if used + size > max_chars and used:
+            continue
+        keep[r].add(j)
+        used += size
+    return [sorted(k) for k in keep]
+
+
 def select_passages(
     hits: Sequence[Hit],
     budget: int,

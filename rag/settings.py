@@ -63,6 +63,10 @@ class Settings:
     threads: int = 0  # 0: one per physical core
     passage_budget: int = 800  # tokens of passages in the prompt
     focus_chars: int = 240  # each passage cut to its best sentences within this many characters (0: whole)
+    evidence_chars: int = 0  # >0: the best sentences across evidence_passages passages, this many characters in all
+    evidence_passages: int = 10
+    fast: bool = False  # answer from less evidence (fast_evidence_chars) for about half the wait
+    fast_evidence_chars: int = 600
     max_new_tokens: int = 256
     temperature: float = 0.0
     max_question_chars: int = 500
@@ -160,6 +164,12 @@ def _validate(s: Settings) -> None:
         problems.append("chunk_size must be >= 50 and 0 <= chunk_overlap < chunk_size")
     if s.passage_budget < 50:
         problems.append("passage_budget must be at least 50 tokens")
+    if s.focus_chars < 0 or s.evidence_chars < 0:
+        problems.append("focus_chars and evidence_chars must be 0 (off) or more")
+    if s.fast_evidence_chars < 1:
+        problems.append("fast_evidence_chars must be at least 1")
+    if s.evidence_passages < 1:
+        problems.append("evidence_passages must be at least 1")
     if s.max_question_chars < 10:
         problems.append("max_question_chars must be at least 10")
     if s.profile not in ("auto", "small", "default"):

@@ -209,3 +209,13 @@ def test_each_checked_sentence_streams_before_the_reply_ends():
     assert len(deltas) >= 2 and deltas[0].startswith("GPT-3 有 1750 亿个参数")  # the first sentence did not wait for the second
     assert "".join(deltas) == answer.text
     assert answer.timings["first_shown_s"] <= answer.timings["total_s"]
+
+
+def test_fast_answers_read_less_evidence_picked_across_passages():
+    assistant, gen = make(["GPT-3 有 1750 亿个参数[1]。"] * 2, fast_evidence_chars=20)
+    normal = assistant.ask("GPT-3 有多少参数?")
+    fast = assistant.ask("GPT-3 有多少参数?", fast=True)
+    normal_prompt, fast_prompt = (call[1]["content"] for call in gen.calls)
+    assert not fast.refused and "1750" in fast.text
+    assert len(fast_prompt) < len(normal_prompt) and "GPT-2 文章" in normal_prompt and "GPT-2 文章" not in fast_prompt
+    assert fast.timings["prompt_tokens"] < normal.timings["prompt_tokens"]

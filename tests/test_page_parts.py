@@ -143,3 +143,10 @@ def test_releasing_generators_frees_all_but_the_one_kept(monkeypatch):
     assert generate.loaded_models() == ["small", "large"]
     assert generate.release_generators(keep="large") == ["small"]
     assert small.unloaded and not large.unloaded and generate.loaded_models() == ["large"]
+
+
+def test_the_fast_switch_reaches_the_assistant_with_each_question():
+    assistant = FakeAssistant()
+    list(make_responder(AssistantLoader(assistant))(queued("quick?"), [], 5, 800, True))
+    list(make_responder(AssistantLoader(assistant))(queued("slow?"), [], 5, 800, False))
+    assert [(q, o.get("fast")) for q, _, o in assistant.calls] == [("quick?", True), ("slow?", False)]

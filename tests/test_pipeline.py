@@ -134,10 +134,12 @@ def test_bare_markers_are_the_passages_a_reply_only_points_at():
 def test_tokens_per_second_count_the_kept_attempt_only():
     retrieved = Retrieved(Query("q"), (), 0.1)
     first = Generation("[2]", tokens=2, first_token_at=1.0, decode_s=0.5)
-    kept = Generation("BERT was proposed by Google [1].", tokens=12, first_token_at=3.0, decode_s=3.0)
-    timed = timings(retrieved, 0.0, 6.0, [first, kept], prompt_tokens=300)
+    kept = Generation("BERT was proposed by Google [1].", tokens=12, first_token_at=3.0, decode_s=3.0,
+                      prompt_tokens=300, reused_tokens=120)
+    timed = timings(retrieved, 0.0, 6.0, [first, kept])
     assert timed["tokens"] == 12 and timed["tokens_per_s"] == 4.0  # not 12 tokens over 5 s
-    assert timed["first_token_s"] == 1.0 and timed["total_s"] == 6.0 and timed["prompt_tokens"] == 300
+    assert timed["first_token_s"] == 1.0 and timed["total_s"] == 6.0
+    assert timed["prompt_tokens"] == 300 and timed["reused_tokens"] == 120
 
 
 # -- verify and cite ---------------------------------------------------------------------
@@ -209,3 +211,13 @@ def test_default_profile_neither_retries_nor_echo_drops_and_rewrites_with_the_mo
     assert answer.standalone_question == "Who proposed BERT?"
     assert len(gen.calls) == 2 and answer.refused  # a bare marker is not retried
     assert "7 billion" not in gen.calls[1][0]["content"] and "like [2]" in gen.calls[1][0]["content"]
+
+
+def test_evidence_is_picked_across_passages_and_passages_without_any_are_left_out():
+    from rag.pipeline import pick_evidence, retrieve
+
+    idx = index()
+    retrieved = retrieve(HybridRetriever(idx), idx.embedder(), "How many parameters has GPT-3?", 3)
+    picked = pick_evidence(retrieved.query, retrieved.hits, idx.embedder(), 40)
+    assert picked and len(picked) < len(retrieved.hits)  # 40 characters hold one or two sentences, not three passages
+    assert any("175" in text for text in picked.values())

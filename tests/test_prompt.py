@@ -69,3 +69,16 @@ def test_control_characters_in_a_question_change_nothing():
         assert isinstance(answer, Answer) and not answer.refused
         answers.append((answer.question, answer.text, [c.hit.row for c in answer.citations], gen.calls[0]))
     assert answers[0] == answers[1]
+
+
+def test_pick_sentences_takes_the_best_across_passages_within_the_budget():
+    from rag.prompt import pick_sentences
+
+    groups = [["aaaa", "bbbb"], ["cccc", "dddd", "eeee"]]
+    scores = [[0.1, 0.2], [0.9, 0.3, 0.8]]
+    assert pick_sentences(groups, scores, 8) == [[], [0, 2]]  # the second passage holds both best
+    assert pick_sentences(groups, scores, 12) == [[], [0, 1, 2]]
+    # a tie goes to the better-ranked passage
+    assert pick_sentences([["xx"], ["yy"]], [[0.5], [0.5]], 2) == [[0], []]
+    # the best sentence is kept even when it alone is over the budget
+    assert pick_sentences([["a long sentence"]], [[1.0]], 3) == [[0]]

@@ -75,10 +75,12 @@ class _AnsweringStep:
     on_answer: Callable | None
 
     def run(self, pending: PendingQuestions, conversation: list | None, top_k: float | None,
-            passage_budget: float | None) -> Iterator[Outputs]:
+            passage_budget: float | None, fast: bool | None = None) -> Iterator[Outputs]:
         messages = list(conversation or [])
         options = {"top_k": int(top_k) if top_k else None,
                    "passage_budget": int(passage_budget) if passage_budget else None}
+        if fast is not None:
+            options["fast"] = bool(fast)
         answered_any = False
         while (taken := pending.take()) is not None:
             answered_any = True
@@ -146,8 +148,9 @@ def make_responder(loader: AssistantLoader, *, poll_s: float = 1.0, skip: Any = 
     """
     step = _AnsweringStep(loader, poll_s, skip, on_answer)
 
-    def respond(pending: PendingQuestions, conversation: list | None, top_k: float | None, passage_budget: float | None):
-        yield from step.run(pending, conversation, top_k, passage_budget)
+    def respond(pending: PendingQuestions, conversation: list | None, top_k: float | None,
+                passage_budget: float | None, fast: bool | None = None):
+        yield from step.run(pending, conversation, top_k, passage_budget, fast)
 
     return respond
 
@@ -162,14 +165,15 @@ def answer_result(update: ChatUpdate) -> dict[str, Any]:
 def make_api(loader: AssistantLoader, *, load_timeout_s: float = 900.0):
     """The ``/ask`` API endpoint: one question (and optional history) -> a result dict."""
 
-    def ask(question: str, history: list[list[str]] | None = None, top_k: int = 5, passage_budget: int = 800) -> dict:
+    def ask(question: str, history: list[list[str]] | None = None, top_k: int = 5, passage_budget: int = 800,
+            fast: bool | None = None) -> dict:
         """Answer one question from the documents; history is [[question, answer], ...]."""
         loader.wait(load_timeout_s)
         state = loader.state()
         if not state.ready:
             return {"error": state.message, "status": "error: " + state.message}
         pairs = [(str(q), str(a)) for q, a in (history or [])]
-        *_, final = chat_step(loader.assistant, question, pairs, top_k=top_k, passage_budget=passage_budget)
+        *_, final = chat_step(loader.assistant, question, pairs, top_k=top_k, passage_budget=passage_budget, fast=fast)
         return answer_result(final)
 
     return ask

@@ -173,15 +173,16 @@ def _add_chat_column(gr: Any, examples: Sequence[str], extras: PageExtras, pendi
     return _Chat(chatbot, question, ask, stop, buttons, waiting, status)
 
 
-def _add_settings(gr: Any, top_k: int, passage_budget: int) -> tuple[Any, Any]:
-    """The settings accordion: top-k and passage budget sliders."""
+def _add_settings(gr: Any, top_k: int, passage_budget: int, fast: bool) -> tuple[Any, Any, Any]:
+    """The settings accordion: the fast switch, top-k and passage budget sliders."""
     with gr.Accordion("Settings / 设置", open=False):
+        fast_box = gr.Checkbox(value=fast, label="Fast answers: less evidence, about half the wait / 快速回答:证据更少,等待约减半")
         top_k_slider = gr.Slider(1, 20, value=top_k, step=1, label="passages to retrieve (top-k) / 检索段落数")
         budget_slider = gr.Slider(
             100, 4000, value=passage_budget, step=50,
             label="passage budget (tokens of passages in the prompt) / 提示中段落的 token 预算",
         )
-    return top_k_slider, budget_slider
+    return top_k_slider, budget_slider, fast_box
 
 
 def _wire_questions(gr: Any, chat: _Chat, pending: Any, conversation: Any, sources: Any, respond: Callable, sliders) -> None:
@@ -238,6 +239,7 @@ def build_app(
     *,
     top_k: int = 5,
     passage_budget: int = 800,
+    fast: bool = False,
     examples: Sequence[str] = EXAMPLES,
     title: str = TITLE,
     extras: PageExtras | None = None,
@@ -245,9 +247,9 @@ def build_app(
     """Build the chat page around an assistant, a factory that creates one, or a loader.
 
     A factory runs in a background thread started here, so the page serves (and shows
-    "loading the model…") while it works. ``top_k`` and ``passage_budget`` are the
-    defaults of the settings sliders; each question passes the slider values to
-    ``assistant.stream(question, history, top_k=..., passage_budget=...)``. Besides the
+    "loading the model…") while it works. ``top_k``, ``passage_budget`` and ``fast`` are
+    the defaults of the settings; each question passes their values to
+    ``assistant.stream(question, history, top_k=..., passage_budget=..., fast=...)``. Besides the
     page, the app has an ``/ask`` API endpoint (see ``ui.answering.make_api``). ``extras`` adds the
     document panel, the model picker and feedback on answers (see ``PageExtras``).
     """
@@ -271,7 +273,7 @@ def build_app(
                 chat = _add_chat_column(gr, examples, extras, pending)
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(SOURCES_EMPTY, elem_id="rag-sources", js_on_load=None)
-        sliders = _add_settings(gr, top_k, passage_budget)
+        sliders = _add_settings(gr, top_k, passage_budget, fast)
         footer = gr.HTML(render_info(loader.state().info), elem_id="rag-footer", js_on_load=None, render=False)
         timer = gr.Timer(1.0)
         add_extras(gr, extras, loader, footer, timer, render_info)
@@ -337,6 +339,7 @@ def serve(settings: "Settings", make_assistant: Callable[[], StreamingAssistant]
         loader,
         top_k=settings.top_k,
         passage_budget=settings.passage_budget,
+        fast=settings.fast,
         extras=page_extras(settings, loader, auth),
     )
     launch(app, settings.host, settings.port, auth)

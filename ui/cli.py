@@ -54,6 +54,8 @@ def _add_answering(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.add_argument("--passage-budget", type=int, help="tokens of passages in the prompt")
     p.add_argument("--max-new-tokens", type=int, help="longest answer in tokens")
+    p.add_argument("--fast", action="store_true", default=None,
+                   help="answer from less evidence, for about half the wait (setting fast)")
 
 
 def _add_rebuild(sub) -> None:
@@ -140,7 +142,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, dict[str, st
         name: getattr(args, name, None)
         for name in (
             "index_dir", "corpus_dir", "embedder", "chunk_size", "chunk_overlap", "llm", "device", "dtype",
-            "top_k", "passage_budget", "max_new_tokens", "questions", "host", "port", "feedback_file",
+            "top_k", "passage_budget", "max_new_tokens", "fast", "questions", "host", "port", "feedback_file",
         )
     }
     settings, origin = load_settings(flags, config_file=getattr(args, "config", None))
