@@ -189,3 +189,12 @@ def describe(settings: Settings, origin: Mapping[str, str]) -> str:
         shown = os.pathsep.join(value) if isinstance(value, tuple) else value
         lines.append(f"{f.name:<{width}}  {shown!s:<28}  ({origin.get(f.name, 'default')})")
     return "\n".join(lines)
+
+
+def paper_dirs(settings: Settings) -> list[Path]:
+    """Directories whose PDFs go into the index: the user's and the papers cache."""
+    dirs = [Path(d) for d in settings.papers_dirs]
+    cache = Path(settings.papers_cache)
+    if cache.is_dir():
+        dirs.append(cache)
+    return dirs

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ingest.documents import IngestError
-from rag.settings import Settings, describe, load_settings
+from rag.settings import Settings, describe, load_settings, paper_dirs
 from rag.types import RagError
 from ui.answer_json import answer_json, hit_json
 from ui.cli_page import PAGE_COMMANDS, add_page_commands
@@ -151,15 +151,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, dict[str, st
         settings = settings.replace(papers_dirs=settings.papers_dirs + extra)
         origin["papers_dirs"] = "command line"
     return settings, origin
-
-
-def paper_dirs(settings: Settings) -> list[Path]:
-    """Directories whose PDFs go into the index: the user's and the papers cache."""
-    dirs = [Path(d) for d in settings.papers_dirs]
-    cache = Path(settings.papers_cache)
-    if cache.is_dir():
-        dirs.append(cache)
-    return dirs
 
 
 # -- commands ---------------------------------------------------------------------------

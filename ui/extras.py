@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.settings import paper_dirs
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rag.settings import Settings
 
@@ -76,7 +78,6 @@ def page_extras(settings: "Settings", loader: Any, auth: tuple[str, str] | None)
     from ingest.documents import ChunkerSettings
     from ingest.library import DocumentLibrary
     from rag.catalog import assistant_with_model, model_choices
-    from ui.cli import paper_dirs
     from ui.upload_panel import upload_policy
 
     library = None
