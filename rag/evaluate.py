@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from rag.followup import needs_rewrite, substitute_followup
 from rag.metrics import QuestionResult, score_question
 from rag.questionset import Question, SourceResolver, load_questions, select_split
 from rag.report import Report, write_report
@@ -63,8 +64,6 @@ def model_free_standalone(question: str, history) -> str:
     after asking the model, so a retrieval-only run measures follow-ups as the product
     would search them when the model's rewrite adds nothing.
     """
-    from rag.answer import needs_rewrite, substitute_followup
-
     if not history or not needs_rewrite(question):
         return question
     previous = history[-1][0]
