@@ -95,6 +95,8 @@ def _coerce(name: str, kind: type | str, value: Any) -> Any:
             return int(value)
         if kind_name == "float":
             return float(value)
+        if kind_name == "bool":
+            return _boolean(value)
         if kind_name.startswith("tuple"):
             if isinstance(value, str):
                 return tuple(p for p in value.split(os.pathsep) if p)
@@ -102,6 +104,19 @@ def _coerce(name: str, kind: type | str, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise SettingsError(f"setting {name}={value!r} is not a valid {kind_name}") from None
+
+
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off", ""})
+
+
+def _boolean(value: Any) -> bool:
+    """A switch from TOML (true), the environment ("1", "yes", "off") or a flag (True)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise ValueError(value)
 
 
 def load_settings(

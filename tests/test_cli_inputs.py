@@ -256,3 +256,10 @@ def test_a_missing_file_named_on_the_command_line_is_one_line(capsys, tmp_path):
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ")
+
+
+def test_fast_flag_reaches_the_assistant_settings(fake_assistant, capsys):
+    assert main(["ask", "GPT-3 有多少参数?", "--fast"]) == 0
+    assert main(["ask", "GPT-3 有多少参数?"]) == 0
+    assert [a.settings.fast for a in fake_assistant] == [True, False]
+    assert "1750" in capsys.readouterr().out

@@ -33,3 +33,16 @@ def test_defaults_are_frozen():
     s = Settings()
     with pytest.raises(Exception):
         s.top_k = 3  # type: ignore[misc]
+
+
+def test_a_switch_reads_true_and_false_from_every_layer(tmp_path):
+    from rag.settings import SettingsError, load_settings
+
+    assert load_settings({"fast": True}, environ={})[0].fast is True
+    assert load_settings({}, environ={"RAG_FAST": "0"})[0].fast is False
+    assert load_settings({}, environ={"RAG_FAST": "yes"})[0].fast is True
+    config = tmp_path / "rag.toml"
+    config.write_text("fast = true\n", encoding="utf-8")
+    assert load_settings({}, config_file=config, environ={})[0].fast is True
+    with pytest.raises(SettingsError):
+        load_settings({}, environ={"RAG_FAST": "maybe"})
