@@ -56,7 +56,7 @@ def main() -> None:
     settings, _ = load_settings({})
     assistant = Assistant.from_settings(settings)
     questions = [q for q in select_split(load_questions(Path(args.questions)), args.split) if q.answerable]
-    print(f"{len(questions)} answerable {args.split} questions; model {settings.llm} (tokenizer only)")
+    print(f"{len(questions)} answerable {args.split} questions; tokens counted by {settings.llm}", flush=True)
     for config in args.config or DEFAULT_CONFIGS:
         seen, tokens = [], []
         for q in questions:
