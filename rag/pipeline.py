@@ -212,19 +212,16 @@ def released(attempt: Gen[str, None, Generation], gate: SentenceGate, clock: Cal
     """The attempt's deltas held back by ``gate``: only checked sentences come out, so
     nothing the reader sees is withdrawn when the whole reply is checked (see
     :mod:`rag.gate`). Returns the attempt's :class:`Generation` with its first-shown time."""
-    first_shown = None
-    while True:
+    first_shown = generation = None
+    while generation is None:
         try:
             shown = gate.feed(next(attempt))
         except StopIteration as done:
             generation, shown = done.value, gate.finish()
-            if shown:
-                first_shown = first_shown if first_shown is not None else clock()
-                yield shown
-            return replace(generation, first_shown_at=first_shown)
         if shown:
             first_shown = first_shown if first_shown is not None else clock()
             yield shown
+    return replace(generation, first_shown_at=first_shown)
 
 
 # -- verify and cite ---------------------------------------------------------------------

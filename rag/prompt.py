@@ -137,16 +137,9 @@ def focus_passage(text: str, scores: Sequence[float], max_chars: int) -> str:
     sentences = split_passage(text)
     if sum(len(x) for x in sentences) <= max_chars:
         return " ".join(sentences)
-    order = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
-    keep: set[int] = set()
-    used = 0
-    for i in order:
-        if used + len(sentences[i]) > max_chars and keep:
-            continue
-        keep.add(i)
-        used += len(sentences[i])
+    (keep,) = pick_sentences([sentences], [scores], max_chars)
     parts, last = [], None
-    for i in sorted(keep):
+    for i in keep:
         if last is not None and i != last + 1:
             parts.append("…")
         parts.append(sentences[i][: 2 * max_chars])  # the best sentence whole, even if long
