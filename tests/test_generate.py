@@ -212,10 +212,10 @@ def tiny_model_dir(tmp_path_factory):
 def test_transformers_stream_matches_plain_generate(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    gen = make_generator(f"hf:{tiny_model_dir}")
+    gen = make_generator(f"hf:{tiny_model_dir}", device="cpu")
     assert isinstance(gen, TransformersGenerator) and not gen.loaded
     deltas = list(gen.stream(QUESTION, max_tokens=24))
-    assert gen.info["device"] == "cpu" and gen.info["dtype"] == "float32"
+    assert gen.info["device"] == "cpu" and gen.info["dtype"] == "float32"  # float32 is the CPU default
     assert len(deltas) > 1 and "".join(deltas) == gen.complete(QUESTION, max_tokens=24)
 
     expected = _plain_generate(tiny_model_dir, max_new_tokens=24)
@@ -227,14 +227,14 @@ def test_transformers_stream_matches_plain_generate(tiny_model_dir):
     assert gen.count_tokens("What is 2+2?") == len(tok.encode("What is 2+2?", add_special_tokens=False))
 
 
-def _plain_generate(model_dir, *, max_new_tokens: int, dtype=None) -> str:
+def _plain_generate(model_dir, *, max_new_tokens: int, dtype=None, device: str = "cpu") -> str:
     """The reply transformers' own greedy ``generate`` gives to QUESTION, for comparison."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32)
-    ids = tok.apply_chat_template(QUESTION, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype or torch.float32).to(device)
+    ids = tok.apply_chat_template(QUESTION, add_generation_prompt=True, return_tensors="pt", return_dict=True).to(device)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False)
     return tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -285,10 +285,21 @@ def _cuda() -> bool:
 
 @pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
 def test_transformers_defaults_to_cuda_in_bfloat16(tiny_model_dir):
+    import torch
+
     gen = make_generator(f"hf:{tiny_model_dir}", n_ctx=2048)
     text = gen.complete(QUESTION, max_tokens=16)
     assert gen.info["device"] == "cuda" and gen.info["dtype"] == "bfloat16"
+    assert gen._model.dtype == torch.bfloat16 and gen._model.device.type == "cuda"
     assert "".join(gen.stream(QUESTION, max_tokens=16)) == text
+    assert text == _plain_generate(tiny_model_dir, max_new_tokens=16, dtype=torch.bfloat16, device="cuda")
+
+
+@pytest.mark.skipif(_cuda(), reason="this machine has a CUDA GPU")
+def test_transformers_defaults_to_cpu_in_float32_without_a_gpu(tiny_model_dir):
+    gen = make_generator(f"hf:{tiny_model_dir}")
+    gen.complete(QUESTION, max_tokens=4)
+    assert gen.info["device"] == "cpu" and gen.info["dtype"] == "float32"
 
 
 @pytest.mark.skipif(_cuda(), reason="this machine has a CUDA GPU")
