@@ -121,6 +121,49 @@ def run_eval(
     return report
 
 
+def run_side_by_side(
+    assistants: Mapping[str, Any],
+    questions: Sequence[Question] | Path | str,
+    *,
+    out_dir: Path | str,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = True,
+    split: str = "all",
+    limit: int | None = None,
+) -> dict[str, Report]:
+    """Answer each question with every assistant in turn (question 1 with A, B, C, then
+    question 2 ...) and write one report per assistant into ``out_dir/<name>/``.
+
+    Interleaving puts every setting on the same questions under the same load, so the
+    ratio of two settings' timings holds even on a machine whose speed drifts during a
+    long run. ``settings`` maps a name to the settings recorded in its report.
+    """
+    path = Path(questions) if isinstance(questions, (str, Path)) else None
+    question_list = _questions_to_run(load_questions(path) if path is not None else list(questions), split, limit)
+    resolvers = {name: SourceResolver(assistant.index.documents) for name, assistant in assistants.items()}
+    rows: dict[str, list[QuestionResult]] = {name: [] for name in assistants}
+    elapsed = dict.fromkeys(assistants, 0.0)
+    for question in tqdm(question_list, desc=f"eval ({len(assistants)} settings)", unit="question", disable=not progress):
+        for name, assistant in assistants.items():
+            started = time.perf_counter()
+            rows[name].append(_full_row(assistant, question, resolvers[name], None))
+            elapsed[name] += time.perf_counter() - started
+    reports = {}
+    for name, assistant in assistants.items():
+        meta = {
+            "mode": "full",
+            "split": split if not limit else f"{split}, first {limit}",
+            "elapsed_s": round(elapsed[name], 1),
+            "top_k": None,
+            "settings": dict((settings or {}).get(name, {})),
+            "side_by_side": list(assistants),
+            **_provenance(assistant, assistant.index, path, len(question_list)),
+        }
+        reports[name] = Report.from_rows(rows[name], meta, Path(out_dir) / name)
+        write_report(reports[name])
+    return reports
+
+
 def _questions_to_run(questions: Sequence[Question], split: str, limit: int | None) -> list[Question]:
     """The questions of ``split`` ("dev", "test" or "all"), the first ``limit`` of them when given."""
     selected = select_split(questions, split)

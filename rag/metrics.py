@@ -191,8 +191,16 @@ class QuestionResult:
     first_shown_s: float | None = None  # the first checked sentence on screen
     total_s: float | None = None
     prompt_tokens: int | None = None
+    read_tokens: int | None = None  # of the prompt's, those not held from the call before (what the wait pays for)
     tokens: int | None = None
     tokens_per_s: float | None = None
+
+
+def _read_tokens(timings: Mapping[str, Any]) -> int | None:
+    """Prompt tokens the model read for this answer: the prompt less the prefix it still held."""
+    if timings.get("prompt_tokens") is None:
+        return None
+    return timings["prompt_tokens"] - (timings.get("reused_tokens") or 0)
 
 
 def score_question(
@@ -224,6 +232,7 @@ def score_question(
         first_shown_s=timings.get("first_shown_s"),
         total_s=timings.get("total_s"),
         prompt_tokens=timings.get("prompt_tokens"),
+        read_tokens=_read_tokens(timings),
         tokens=timings.get("tokens"),
         tokens_per_s=timings.get("tokens_per_s"),
     )
@@ -289,7 +298,7 @@ def summarize(rows: Sequence[QuestionResult], *, depth: int | None = None) -> di
         _rate(totals, "answers_with_valid_citation", [r.n_valid_citations > 0 for r in answered])
         _rate(totals, "refusal_accuracy", [bool(r.refused) for r in unanswerable])
         _rate(totals, "false_refusal_rate", [bool(r.refused) for r in scored])
-    for key in ("retrieve_s", "first_token_s", "first_shown_s", "total_s", "prompt_tokens", "tokens_per_s"):
+    for key in ("retrieve_s", "first_token_s", "first_shown_s", "total_s", "prompt_tokens", "read_tokens", "tokens_per_s"):
         values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
         totals[f"{key}_p50"] = percentile(values, 50)
         totals[f"{key}_p95"] = percentile(values, 95)

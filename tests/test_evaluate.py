@@ -4,6 +4,7 @@ reports from a scripted assistant (totals match rows, compare lists changes, cha
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.documents import Chunk
-from rag.evaluate import git_commit, run_eval
+from rag.evaluate import git_commit, run_eval, run_side_by_side
 from rag.metrics import (
     answer_correct,
     answer_rank,
@@ -522,3 +523,43 @@ def test_with_the_real_assistant(tmp_path):
     report = run_eval(assistant, path, out_dir=tmp_path / "r", settings={"top_k": 2}, progress=False)
     assert report.totals["accuracy"] == 1.0 and report.totals["hit@1"] == 1.0
     assert report.totals["refusal_accuracy"] == 1.0 and report.totals["citation_precision"] == 1.0
+
+
+def test_side_by_side_interleaves_questions_and_writes_a_report_per_setting(tmp_path, question_file):
+    order = []
+
+    class Recording(ScriptedAssistant):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def ask(self, question, history=(), **options):
+            order.append((self.name, question))
+            return super().ask(question, history, **options)
+
+    a, b = Recording("a"), Recording("b")
+    reports = run_side_by_side({"a": a, "b": b}, question_file, out_dir=tmp_path / "r",
+                               settings={"a": {"llm": "x"}}, progress=False)
+    # each question by a, then by b, before the next question
+    assert [name for name, _ in order] == ["a", "b"] * len(QUESTIONS)
+    assert [q for _, q in order][::2] == [q for _, q in order][1::2]
+    assert set(reports) == {"a", "b"}
+    for name in "ab":
+        assert (tmp_path / "r" / name / "report.json").is_file()
+        assert load_report(tmp_path / "r" / name).meta["side_by_side"] == ["a", "b"]
+    # the same scripted answers: the same totals, from one run each
+    assert reports["a"].totals["accuracy"] == reports["b"].totals["accuracy"] == pytest.approx(1 / 3)
+    assert reports["a"].meta["settings"] == {"llm": "x"} and reports["b"].meta["settings"] == {}
+
+
+def test_read_tokens_are_the_prompt_less_the_reused_prefix(tmp_path, question_file):
+    class Cached(ScriptedAssistant):
+        def ask(self, question, history=(), **options):
+            answer = super().ask(question, history, **options)
+            return replace(answer, timings={**answer.timings, "prompt_tokens": 500, "reused_tokens": 380})
+
+    report = run_eval(Cached(), question_file, out_dir=tmp_path / "r", progress=False)
+    assert {r.read_tokens for r in report.rows} == {120}
+    assert report.totals["read_tokens_p50"] == 120 and report.totals["prompt_tokens_p50"] == 500
+    plain = run_eval(ScriptedAssistant(), question_file, out_dir=tmp_path / "p", progress=False)
+    assert plain.totals["read_tokens_p50"] is None  # no prompt count, no read count
