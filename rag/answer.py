@@ -74,6 +74,7 @@ class Assistant:
         *,
         generator: Generator | None = None,
         retriever: Retriever | None = None,
+        fast_generator: Generator | None = None,
     ):
         self.index = index
         self.settings = settings
@@ -88,6 +89,8 @@ class Assistant:
         )
         self.authors = {doc_id: tuple(meta.get("authors") or ()) for doc_id, meta in index.documents.items()}
         self._generator = generator
+        self._fast: Assistant | None = None
+        self._fast_generator = fast_generator  # for fast_llm; made on first use when None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
 
@@ -126,6 +129,16 @@ class Assistant:
             generator=self._generator if llm is None else None,
             retriever=self.retriever if index is None else None,
         )
+
+    def fast_assistant(self) -> "Assistant":
+        """This assistant with the fast model (``fast_llm``) on the fast evidence, created
+        on first use and kept; it shares the index and the retriever."""
+        with self._load_lock:
+            if self._fast is None:
+                s = self.settings
+                fast = s.replace(llm=s.fast_llm, evidence_chars=s.fast_evidence_chars, fast=False, fast_llm="")
+                self._fast = Assistant(self.index, fast, generator=self._fast_generator, retriever=self.retriever)
+        return self._fast
 
     @property
     def model_loaded(self) -> bool:
@@ -167,9 +180,13 @@ class Assistant:
     ) -> Iterator[Reading | str | Answer]:
         """Yield the passages given to the model (``Reading``, unless retrieval found
         nothing usable), the answer text as it is generated, then the final ``Answer``.
-        ``fast`` (default: the ``fast`` setting) answers from ``fast_evidence_chars`` of
-        evidence picked across passages, for about half the wait."""
+        ``fast`` (default: the ``fast`` setting) answers with ``fast_llm`` (see
+        :meth:`fast_assistant`; the same model when that is empty) from ``fast_evidence_chars``
+        of evidence picked across passages, for about half the wait."""
         s = self.settings
+        if (s.fast if fast is None else fast) and s.fast_llm and s.fast_llm != s.llm:
+            yield from self.fast_assistant().stream(question, history, top_k=top_k, passage_budget=passage_budget)
+            return
         evidence_chars = s.fast_evidence_chars if (s.fast if fast is None else fast) else s.evidence_chars
         started = time.perf_counter()
 

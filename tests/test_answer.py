@@ -19,11 +19,14 @@ TEXTS = [
 VOCAB = ["gpt-3", "gpt-2", "参数", "bert", "编码器", "google", "发布", "instructions"]
 
 
-def make(replies, **settings):
+def make(replies, fast_generator=None, **settings):
+    """An assistant on the fake index answering ``replies`` in turn; each passage focused
+    on its own best sentences (``evidence_chars=0``) unless a test says otherwise."""
     index = FakeIndex(TEXTS, VOCAB, titles=["GPT-3 文章", "GPT-2 文章", "BERT 文章", "Injected"])
     gen = ScriptedGenerator(replies)
+    settings = {"evidence_chars": 0, "fast_llm": "", **settings}
     s = Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=3, candidates=4, **settings)
-    return Assistant(index, s, generator=gen), gen
+    return Assistant(index, s, generator=gen, fast_generator=fast_generator), gen
 
 
 def run(assistant, question, history=()):
@@ -209,6 +212,20 @@ def test_each_checked_sentence_streams_before_the_reply_ends():
     assert len(deltas) >= 2 and deltas[0].startswith("GPT-3 有 1750 亿个参数")  # the first sentence did not wait for the second
     assert "".join(deltas) == answer.text
     assert answer.timings["first_shown_s"] <= answer.timings["total_s"]
+
+
+def test_fast_answers_come_from_the_fast_model_on_the_fast_evidence():
+    fast_gen = ScriptedGenerator(["GPT-3 有 1750 亿个参数[1]。"])
+    assistant, gen = make(["GPT-3 有 1750 亿个参数[1]。"], fast_generator=fast_gen, evidence_chars=400,
+                          fast_evidence_chars=20, llm="big.gguf", fast_llm="small.gguf")
+    normal = assistant.ask("GPT-3 有多少参数?")
+    fast = assistant.ask("GPT-3 有多少参数?", fast=True)
+    assert len(gen.calls) == 1 and len(fast_gen.calls) == 1  # each model answered once
+    assert not fast.refused and "1750" in fast.text and not normal.refused
+    assert len(fast_gen.calls[0][1]["content"]) < len(gen.calls[0][1]["content"])
+    assert assistant.fast_assistant() is assistant.fast_assistant()  # made once, kept
+    assert assistant.fast_assistant().retriever is assistant.retriever
+    assert assistant.fast_assistant().settings.llm == "small.gguf"
 
 
 def test_fast_answers_read_less_evidence_picked_across_passages():
