@@ -75,11 +75,14 @@ def newest_test_run(reports_dir: Path | str, spec: str) -> Measured | None:
     """The newest full test-split evaluation of ``spec`` under ``reports_dir``, or None.
 
     A report counts when its ``meta.mode`` is "full", ``meta.split`` is "test" (not a
-    ``--limit`` part of it) and its model was asked for as ``spec``. Unreadable reports
-    are skipped with a warning.
+    ``--limit`` part of it), its model was asked for as ``spec`` and it did not run with
+    the ``fast`` setting (whose answers come from ``fast_llm``). Reports of a side-by-side
+    run (``bench/frontier.py``) lie one folder deeper. Unreadable reports are skipped with
+    a warning.
     """
     best: Measured | None = None
-    for path in sorted(Path(reports_dir).glob("*/report.json")):
+    folder = Path(reports_dir)
+    for path in sorted([*folder.glob("*/report.json"), *folder.glob("*/*/report.json")]):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -88,6 +91,8 @@ def newest_test_run(reports_dir: Path | str, spec: str) -> Measured | None:
         meta, totals = data.get("meta") or {}, data.get("totals") or {}
         model = meta.get("model") or {}
         if meta.get("mode") != "full" or meta.get("split") != "test" or model.get("llm") != spec:
+            continue
+        if (meta.get("settings") or {}).get("fast"):
             continue
         found = Measured(
             first_token_s=totals.get("first_token_s_p50"),

@@ -9,11 +9,13 @@ from rag import catalog
 
 
 def _report(reports: Path, name: str, *, llm: str, split: str = "test", mode: str = "full",
-            timestamp: str = "2026-02-01T10:00:00+00:00", first_token: float = 4.2, accuracy: float = 0.61) -> None:
+            timestamp: str = "2026-02-01T10:00:00+00:00", first_token: float = 4.2, accuracy: float = 0.61,
+            fast: bool = False) -> None:
     folder = reports / name
     folder.mkdir(parents=True)
     data = {
-        "meta": {"mode": mode, "split": split, "timestamp": timestamp, "model": {"llm": llm, "model": {"model": llm}}},
+        "meta": {"mode": mode, "split": split, "timestamp": timestamp, "model": {"llm": llm, "model": {"model": llm}},
+                 "settings": {"llm": llm, "fast": fast}},
         "totals": {"first_token_s_p50": first_token, "accuracy": accuracy, "scored": 41},
         "rows": [],
     }
@@ -33,6 +35,16 @@ def test_the_newest_full_test_run_of_the_model_is_shown(tmp_path):
     assert measured is not None and measured.first_token_s == 3.4 and measured.report.endswith("b")
     label = catalog.ModelChoice("qwen2.5-coder-0.5b", "Qwen 0.5B", measured).label()
     assert "first word ~3.4 s" in label and "test accuracy 61% of 41" in label
+
+
+def test_side_by_side_reports_count_and_fast_runs_do_not(tmp_path):
+    _report(tmp_path, "frontier/default", llm="qwen2.5-coder-1.5b", timestamp="2026-06-01T00:00:00+00:00",
+            first_token=8.8)
+    # answered by fast_llm, though the assistant's own model is the 1.5B: not the 1.5B's numbers
+    _report(tmp_path, "frontier/fast", llm="qwen2.5-coder-1.5b", timestamp="2026-06-02T00:00:00+00:00",
+            first_token=4.1, fast=True)
+    measured = catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b")
+    assert measured is not None and measured.first_token_s == 8.8 and measured.report.endswith("default")
 
 
 def test_an_unmeasured_model_says_so_instead_of_a_number(tmp_path):
