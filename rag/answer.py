@@ -180,9 +180,9 @@ class Assistant:
     ) -> Iterator[Reading | str | Answer]:
         """Yield the passages given to the model (``Reading``, unless retrieval found
         nothing usable), the answer text as it is generated, then the final ``Answer``.
-        ``fast`` (default: the ``fast`` setting) answers with ``fast_llm`` (see
-        :meth:`fast_assistant`; the same model when that is empty) from ``fast_evidence_chars``
-        of evidence picked across passages, for about half the wait."""
+        ``fast`` (default: the ``fast`` setting) answers from ``fast_evidence_chars`` of
+        evidence picked across passages, for a shorter wait; with ``fast_llm`` set, by that
+        model (see :meth:`fast_assistant`)."""
         s = self.settings
         if (s.fast if fast is None else fast) and s.fast_llm and s.fast_llm != s.llm:
             yield from self.fast_assistant().stream(question, history, top_k=top_k, passage_budget=passage_budget)

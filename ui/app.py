@@ -176,7 +176,7 @@ def _add_chat_column(gr: Any, examples: Sequence[str], extras: PageExtras, pendi
 def _add_settings(gr: Any, top_k: int, passage_budget: int, fast: bool) -> tuple[Any, Any, Any]:
     """The settings accordion: the fast switch, top-k and passage budget sliders."""
     with gr.Accordion("Settings / 设置", open=False):
-        fast_box = gr.Checkbox(value=fast, label="Fast answers: the small model, less evidence, about half the wait / 快速回答:小模型、证据更少,等待约减半")
+        fast_box = gr.Checkbox(value=fast, label="Fast answers: less evidence, a shorter wait / 快速回答:证据更少,等待更短")
         top_k_slider = gr.Slider(1, 20, value=top_k, step=1, label="passages to retrieve (top-k) / 检索段落数")
         budget_slider = gr.Slider(
             100, 4000, value=passage_budget, step=50,

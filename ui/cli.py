@@ -48,14 +48,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_answering(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llm", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b (the fast model), FILE.gguf, HF id or dir, or openai:URL#MODEL")
+    p.add_argument("--llm", help="qwen2.5-coder-0.5b (default), qwen2.5-coder-1.5b (the cpu-large extra), FILE.gguf, HF id or dir, or openai:URL#MODEL")
     p.add_argument("--device", help="auto, cpu or cuda (transformers backend)")
     p.add_argument("--dtype", help="auto, bfloat16, float16 or float32 (transformers backend)")
     p.add_argument("--top-k", type=int, help="passages given to the model")
     p.add_argument("--passage-budget", type=int, help="tokens of passages in the prompt")
     p.add_argument("--max-new-tokens", type=int, help="longest answer in tokens")
     p.add_argument("--fast", action="store_true", default=None,
-                   help="answer with the small model from less evidence, for about half the wait (setting fast)")
+                   help="answer from less evidence, for a shorter wait (setting fast; fast_llm names another model for it)")
 
 
 def _add_rebuild(sub) -> None:
