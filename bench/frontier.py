@@ -2,8 +2,8 @@
 
 Usage: python bench/frontier.py --setting NAME:KEY=VALUE,KEY=VALUE ... [--split test] [--out DIR]
 
-Each ``--setting`` is a name and setting overrides (as in ``rag.toml``; ``base`` with no
-overrides is the settings in force). Every question is answered by each setting in turn
+Each ``--setting`` is a name and setting overrides (as in ``rag.toml``; a name with no
+overrides, such as ``default:``, is the settings in force). Every question is answered by each setting in turn
 (``rag.evaluate.run_side_by_side``), so the timing ratios compare like with like: the same
 questions, the same run, the same machine. Writes one report per setting into
 ``DIR/<name>/`` and prints one table, with each first-token p50 as a ratio of the first

@@ -184,10 +184,11 @@ class Assistant:
         evidence picked across passages, for a shorter wait; with ``fast_llm`` set, by that
         model (see :meth:`fast_assistant`)."""
         s = self.settings
-        if (s.fast if fast is None else fast) and s.fast_llm and s.fast_llm != s.llm:
+        fast = s.fast if fast is None else fast
+        if fast and s.fast_llm and s.fast_llm != s.llm:
             yield from self.fast_assistant().stream(question, history, top_k=top_k, passage_budget=passage_budget)
             return
-        evidence_chars = s.fast_evidence_chars if (s.fast if fast is None else fast) else s.evidence_chars
+        evidence_chars = s.fast_evidence_chars if fast else s.evidence_chars
         started = time.perf_counter()
 
         def clock() -> float:

@@ -92,8 +92,7 @@ def run_eval(
     follow-up as :func:`model_free_standalone` rewrites it: the model is not loaded).
     The assistant must expose ``.index`` (documents and manifest), ``.retriever`` and ``.info()``.
     """
-    path = Path(questions) if isinstance(questions, (str, Path)) else None
-    question_list = _questions_to_run(load_questions(path) if path is not None else list(questions), split, limit)
+    path, question_list = _questions_to_run(questions, split, limit)
     index = getattr(assistant, "index", None)
     if index is None:
         raise RagError("the assistant has no index: evaluation needs its documents to resolve sources")
@@ -109,7 +108,7 @@ def run_eval(
     ]
     meta = {
         "mode": mode,
-        "split": split if not limit else f"{split}, first {limit}",
+        "split": _split_label(split, limit),
         "elapsed_s": round(time.perf_counter() - started, 1),
         "top_k": depth if retrieval_only else top_k,
         "settings": dict(settings or {}),
@@ -138,8 +137,7 @@ def run_side_by_side(
     ratio of two settings' timings holds even on a machine whose speed drifts during a
     long run. ``settings`` maps a name to the settings recorded in its report.
     """
-    path = Path(questions) if isinstance(questions, (str, Path)) else None
-    question_list = _questions_to_run(load_questions(path) if path is not None else list(questions), split, limit)
+    path, question_list = _questions_to_run(questions, split, limit)
     resolvers = {name: SourceResolver(assistant.index.documents) for name, assistant in assistants.items()}
     rows: dict[str, list[QuestionResult]] = {name: [] for name in assistants}
     elapsed = dict.fromkeys(assistants, 0.0)
@@ -152,7 +150,7 @@ def run_side_by_side(
     for name, assistant in assistants.items():
         meta = {
             "mode": "full",
-            "split": split if not limit else f"{split}, first {limit}",
+            "split": _split_label(split, limit),
             "elapsed_s": round(elapsed[name], 1),
             "top_k": None,
             "settings": dict((settings or {}).get(name, {})),
@@ -164,10 +162,19 @@ def run_side_by_side(
     return reports
 
 
-def _questions_to_run(questions: Sequence[Question], split: str, limit: int | None) -> list[Question]:
-    """The questions of ``split`` ("dev", "test" or "all"), the first ``limit`` of them when given."""
-    selected = select_split(questions, split)
-    return selected[:limit] if limit else selected
+def _questions_to_run(
+    questions: Sequence[Question] | Path | str, split: str, limit: int | None
+) -> tuple[Path | None, list[Question]]:
+    """The set's path (None for a loaded set) and its questions of ``split`` ("dev", "test"
+    or "all"), the first ``limit`` of them when given."""
+    path = Path(questions) if isinstance(questions, (str, Path)) else None
+    selected = select_split(load_questions(path) if path is not None else list(questions), split)
+    return path, selected[:limit] if limit else selected
+
+
+def _split_label(split: str, limit: int | None) -> str:
+    """The split as a report records it: "test", or "test, first 10" for a part of it."""
+    return split if not limit else f"{split}, first {limit}"
 
 
 def _retrieval_row(assistant, question: Question, resolver: SourceResolver, depth: int) -> QuestionResult:
