@@ -7,6 +7,7 @@ imported on ``load()``, so importing this module costs nothing.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import threading
@@ -36,6 +37,21 @@ def physical_cores() -> int:
     except ImportError:
         return usable
     return max(1, min(usable, psutil.cpu_count(logical=False) or usable))
+
+
+def quantize_gguf(source: Path, dest: Path, file_type: str, *, threads: int | None = None) -> None:
+    """Write ``source`` re-quantised to llama.cpp's ``file_type`` (such as "Q4_0") at ``dest``,
+    with llama.cpp's own quantiser (what its ``llama-quantize`` tool runs)."""
+    llama_cpp = import_backend_package("llama_cpp", "llama-cpp-python")
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{file_type.upper()}", None)
+    if ftype is None:
+        raise GeneratorError(f"llama.cpp has no file type {file_type!r}; use one such as Q4_0 or Q8_0")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = True  # the packaged source is already quantised
+    params.nthread = threads or physical_cores()
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(dest).encode(), ctypes.byref(params)) != 0:
+        raise GeneratorError(f"llama.cpp could not re-quantise {source.name} to {file_type}")
 
 
 class LlamaCppGenerator(Generator):

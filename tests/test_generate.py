@@ -110,6 +110,20 @@ def test_packaged_model_answers_through_llama_cpp_and_loads_once(cache, monkeypa
     assert gen.complete(QUESTION, max_tokens=8, stop=["4"]) == text[: text.index("4")]
 
 
+def test_requantized_model_is_made_by_llama_cpp_and_answers(cache, monkeypatch):
+    """The Q4_0 copy is made by llama.cpp's quantiser from the shipped GGUF; with the pinned
+    llama-cpp-python its bytes must hash to the pinned sha256 (ensure_model raises if not)."""
+    monkeypatch.setenv("RAG_CACHE_DIR", str(cache))
+    model = models.get_model("qwen2.5-coder-0.5b-q4_0")
+    path = models.ensure_model(model, cache=cache, progress=False)
+    marker = json.loads(path.with_name(path.name + ".verified.json").read_text())
+    if models._llama_cpp_version() == model.made_by:
+        assert (path.stat().st_size, marker["sha256"]) == (model.size, model.sha256)
+    gen = make_generator(model.name, n_ctx=1024)
+    assert "4" in gen.complete(QUESTION, max_tokens=8)
+    gen.unload()
+
+
 def test_llama_cpp_reads_a_shared_prefix_once(cache, monkeypatch):
     """A second prompt that starts like the first is read from where they part: fixed
     instructions cost their tokens once, not per question."""

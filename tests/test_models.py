@@ -164,7 +164,7 @@ def test_parts_are_found_without_a_record_file(tmp_path, monkeypatch):
 
 
 def test_unknown_model_name_lists_the_known_ones():
-    with pytest.raises(ModelNotFound, match="known: qwen2.5-coder-0.5b, qwen2.5-coder-1.5b"):
+    with pytest.raises(ModelNotFound, match="known: qwen2.5-coder-0.5b, qwen2.5-coder-0.5b-q4_0, qwen2.5-coder-1.5b"):
         models.get_model("gpt-5")
 
 
@@ -185,3 +185,64 @@ def test_default_model_parts_are_installed_and_add_up():
     assert [p.name for p in parts] == [f"part{i:02d}.bin" for i in range(1, 7)]
     assert sum(p.stat().st_size for p in parts) == model.size == 491_400_064
     assert parts[0].read_bytes()[:4] == models.GGUF_MAGIC
+
+
+@pytest.fixture
+def requant(fake, monkeypatch):
+    """A re-quantised entry made from the fake model by a fake quantiser that records its calls."""
+    base, payload, _, cache = fake
+    made = models.GGUF_MAGIC + payload[4:][::-1]
+    calls = []
+
+    def quantize(source, dest, file_type, **_):
+        calls.append((Path(source).name, file_type))
+        Path(dest).write_bytes(made)
+
+    monkeypatch.setattr("rag.llamacpp.quantize_gguf", quantize)
+    monkeypatch.setattr(models, "_llama_cpp_version", lambda: "9.9.9")
+    monkeypatch.setitem(models.REGISTRY, base.name, base)
+    model = models._requantized(
+        "fake-q4_0", "fake", base, "Q4_0", "9.9.9", len(made), hashlib.sha256(made).hexdigest()
+    )
+    return model, made, calls, cache
+
+
+def test_requantized_model_is_made_from_its_base_once_and_trusted_after(requant):
+    model, made, calls, cache = requant
+    path = ensure_model(model, cache=cache, progress=False)
+    assert path.read_bytes() == made and calls == [("fake-gguf-partmodel.gguf", "Q4_0")]
+    assert ensure_model(model, cache=cache, progress=False) == path
+    assert len(calls) == 1
+    path.write_bytes(made[:-1] + b"x")  # damaged: made again
+    assert ensure_model(model, cache=cache, progress=False).read_bytes() == made
+    assert len(calls) == 2
+
+
+def test_requantized_file_with_the_wrong_hash_is_refused_and_not_kept(requant):
+    model, _, _, cache = requant
+    wrong = PackagedModel(**{**model.__dict__, "sha256": "0" * 64})
+    with pytest.raises(ModelCorrupt, match="re-quantised from 'fake-gguf-partmodel'.*pip install --force-reinstall"):
+        ensure_model(wrong, cache=cache, progress=False)
+    assert [p.name for p in (cache / "models").iterdir() if "fake-q4_0" in p.name] == []
+
+
+def test_requantized_by_another_llama_cpp_records_its_own_hash(requant, monkeypatch, caplog):
+    model, made, calls, cache = requant
+    monkeypatch.setattr(models, "_llama_cpp_version", lambda: "1.0.0")
+    other = PackagedModel(**{**model.__dict__, "size": 1, "sha256": "0" * 64})  # pins for 9.9.9 only
+    with caplog.at_level("WARNING", logger="rag.models"):
+        path = ensure_model(other, cache=cache, progress=False)
+    assert path.read_bytes() == made and "the pinned hash is for 9.9.9" in caplog.text
+    marker = json.loads(path.with_name(path.name + ".verified.json").read_text())
+    assert marker["sha256"] == hashlib.sha256(made).hexdigest()
+    path.write_bytes(made[:-1] + b"x")
+    os.utime(path, ns=(1, 1))
+    ensure_model(other, cache=cache, progress=False)  # the recorded hash catches the change
+    assert len(calls) == 2 and path.read_bytes() == made
+
+
+def test_requantized_models_share_their_base_models_parts():
+    for model in models.REGISTRY.values():
+        if model.requantize:
+            base = models.get_model(model.base)
+            assert (model.packages, model.parts, model.base) == (base.packages, base.parts, base.name)
