@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Generator as Gen, Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from ingest.index import load_index
 from ingest.searchable import SearchIndex
@@ -51,6 +52,16 @@ from rag.settings import Settings
 from rag.types import Answer, Reading
 
 log = logging.getLogger(__name__)
+
+
+class Prepared(NamedTuple):
+    """What :meth:`Assistant.prepare` makes of a question before the model writes."""
+
+    asked: Asked
+    standalone: str
+    rewrite_s: float
+    retrieved: Retrieved
+    prompt: Prompt | None  # None: nothing relevant was found, so the answer is a refusal
 
 # Imported by the evaluator and tests from here, where they were first defined.
 __all__ = [
@@ -188,27 +199,20 @@ class Assistant:
         if fast and s.fast_llm and s.fast_llm != s.llm:
             yield from self.fast_assistant().stream(question, history, top_k=top_k, passage_budget=passage_budget)
             return
-        evidence_chars = s.fast_evidence_chars if fast else s.evidence_chars
         started = time.perf_counter()
 
         def clock() -> float:
             return time.perf_counter() - started
 
-        asked = check_question(question, s.max_question_chars)
-        standalone = self.standalone_question(asked.text, history) if history else asked.text
-        rewrite_s = clock()
-        top_k = top_k or s.top_k
-        # Evidence picked across passages draws on more of them than are judged or quoted whole.
-        retrieved = retrieve(self.retriever, self.index.embedder(), standalone, max(top_k, s.evidence_passages) if evidence_chars else top_k)
-        relevance = judge_relevance(standalone, retrieved.hits[:top_k], s.min_dense, s.min_keyword_coverage, s.min_dense_with_keywords)
-        log.info("relevance %s for %r", relevance, standalone)
-        if not relevance.ok:
+        asked, standalone, rewrite_s, retrieved, prompt = self.prepare(
+            question, history, top_k=top_k, passage_budget=passage_budget, fast=fast
+        )
+        if prompt is None:
             verdict = Verdict(prompts.REFUSAL[asked.lang], True, "no_relevant_passages")
             yield verdict.text
             timed = timings(retrieved, rewrite_s, clock())
             yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
             return
-        prompt = self._prompt(asked, retrieved, top_k, passage_budget or s.passage_budget, evidence_chars)
         yield Reading(prompt.hits)
         similarity = CachedSimilarity(self.index.embedder(), {retrieved.query.text: retrieved.query.vector})
         attempts = [(yield from self._generate(prompt, clock, similarity))]
@@ -221,7 +225,35 @@ class Assistant:
         total = clock()
         timed = timings(retrieved, rewrite_s, total, attempts)
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
-        yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info())
+        yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info(), attempts)
+
+    def prepare(
+        self,
+        question: str,
+        history: Sequence[tuple[str, str]] = (),
+        *,
+        top_k: int | None = None,
+        passage_budget: int | None = None,
+        fast: bool | None = None,
+    ) -> Prepared:
+        """The stages before the model writes: check the question, rewrite a follow-up,
+        retrieve, judge relevance and build the prompt (None when nothing relevant was
+        found). Deterministic, so a stored reply can be checked again against the same
+        prompt (``bench/quirks.py``). ``fast`` as in :meth:`stream`."""
+        s = self.settings
+        fast = s.fast if fast is None else fast
+        started = time.perf_counter()
+        asked = check_question(question, s.max_question_chars)
+        standalone = self.standalone_question(asked.text, history) if history else asked.text
+        rewrite_s = time.perf_counter() - started
+        top_k = top_k or s.top_k
+        evidence_chars = s.fast_evidence_chars if fast else s.evidence_chars
+        # Evidence picked across passages draws on more of them than are judged or quoted whole.
+        retrieved = retrieve(self.retriever, self.index.embedder(), standalone, max(top_k, s.evidence_passages) if evidence_chars else top_k)
+        relevance = judge_relevance(standalone, retrieved.hits[:top_k], s.min_dense, s.min_keyword_coverage, s.min_dense_with_keywords)
+        log.info("relevance %s for %r", relevance, standalone)
+        prompt = self._prompt(asked, retrieved, top_k, passage_budget or s.passage_budget, evidence_chars) if relevance.ok else None
+        return Prepared(asked, standalone, rewrite_s, retrieved, prompt)
 
     def _prompt(self, asked: Asked, retrieved: Retrieved, top_k: int, budget: int, evidence_chars: int) -> Prompt:
         """The prompt stage: focus the passages on the question (each passage cut to its

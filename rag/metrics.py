@@ -194,6 +194,8 @@ class QuestionResult:
     read_tokens: int | None = None  # of the prompt's, those not held from the call before (what the wait pays for)
     tokens: int | None = None
     tokens_per_s: float | None = None
+    standalone: str | None = None  # the follow-up as rewritten for retrieval and the prompt
+    replies: tuple[str, ...] = ()  # the model's raw replies, attempt by attempt (see bench/quirks.py)
 
 
 def _read_tokens(timings: Mapping[str, Any]) -> int | None:
@@ -250,6 +252,8 @@ def score_question(
             f1=token_f1(answer.text, answers) if question.answerable else None,
             n_citations=len(answer.citations),
             n_valid_citations=valid,
+            standalone=answer.standalone_question,
+            replies=tuple(answer.replies),
         )
     return QuestionResult(**row)
 

@@ -309,8 +309,12 @@ def timings(
     return timed
 
 
-def make_answer(asked: Asked, standalone: str, retrieved: Retrieved, verdict: Verdict, timed: dict, model: dict) -> Answer:
-    """The final ``Answer`` of one question."""
+def make_answer(
+    asked: Asked, standalone: str, retrieved: Retrieved, verdict: Verdict, timed: dict, model: dict,
+    attempts: Sequence[Generation] = (),
+) -> Answer:
+    """The final ``Answer`` of one question (``attempts``: the model's raw replies, kept
+    so that each check can be replayed on them, as ``bench/quirks.py`` does)."""
     return Answer(
         question=asked.text,
         text=verdict.text,
@@ -323,4 +327,5 @@ def make_answer(asked: Asked, standalone: str, retrieved: Retrieved, verdict: Ve
         notice=asked.notice,
         timings=timed,
         model=model,
+        replies=tuple(g.text for g in attempts),
     )

@@ -223,7 +223,7 @@ def load_report(directory: Path | str) -> Report:
     except (OSError, json.JSONDecodeError) as exc:
         raise ReportError(f"can't read {path}: {exc}") from exc
     names = {f.name for f in dataclasses.fields(QuestionResult)}
-    tuples = {"answers", "sources", "resolved", "passages", "unsupported"}
+    tuples = {"answers", "sources", "resolved", "passages", "unsupported", "replies"}
     rows = [
         QuestionResult(**{k: tuple(v) if k in tuples else v for k, v in row.items() if k in names})
         for row in data.get("rows", [])

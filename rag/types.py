@@ -82,3 +82,4 @@ class Answer:
     notice: str | None = None  # e.g. "question truncated to 500 characters"
     timings: dict = field(default_factory=dict)  # retrieve_s, first_token_s, total_s, tokens, tokens_per_s
     model: dict = field(default_factory=dict)  # backend, model id, embedder id
+    replies: tuple[str, ...] = ()  # what the model wrote, attempt by attempt, before any check

@@ -188,6 +188,16 @@ def test_bare_markers_get_a_second_ask_with_only_the_passages_they_point_at():
     (c,) = answer.citations
     assert not answer.refused and "1750" in answer.text and "1750" in c.hit.chunk.text
     assert streamed == answer.text  # the bare "[1]" of the first ask was never shown
+    assert answer.replies == ("[1]", "GPT-3 有 1750 亿个参数[1]。")  # kept raw, for replaying the checks
+
+
+def test_prepare_builds_the_prompt_the_model_reads_without_calling_it():
+    assistant, gen = make(["GPT-3 有 1750 亿个参数[1]。"])
+    prepared = assistant.prepare("GPT-3 有多少参数?")
+    assert gen.calls == [] and prepared.standalone == "GPT-3 有多少参数?"
+    run(assistant, "GPT-3 有多少参数?")
+    assert list(prepared.prompt.messages) == gen.calls[0]
+    assert assistant.prepare("What is the capital of Australia?").prompt is None  # nothing relevant
 
 
 def test_answer_no_passage_supports_is_refused_and_listed():

@@ -1,0 +1,127 @@
+"""Do the small models' workarounds still earn their place? Check stored replies again
+with each one turned off.
+
+Usage: python bench/quirks.py REPORT_DIR [--followups] [--out PATH]
+
+A full ``rag eval`` report keeps each question's raw replies, attempt by attempt. This
+script rebuilds each question's prompt with the report's own settings (the stages before
+the model writes are deterministic: ``Assistant.prepare``) and runs the answer check on
+the stored reply again, once as recorded and once with each workaround of the model's
+profile turned off:
+
+- ``drop_echoes``: sentences that repeat the prompt are no longer dropped;
+- ``refusal_phrases``: only the exact refusal sentence counts as a refusal, not the list
+  of phrases a small model paraphrases it with;
+- ``retry_bare_markers``: a reply of bare markers ("[2]") is final, not asked again (the
+  first attempt's reply is checked; the model is not called).
+
+No model writes, so a row's difference from "as recorded" is that workaround's alone.
+The follow-up patterns change the question that retrieval sees, so they cannot be
+replayed: ``--followups`` answers the report's follow-up questions again with the
+patterns off (the model rewrites every follow-up), which does call the model.
+
+Prints one table (accuracy, refusal accuracy, false refusals, citation precision, with
+95% Wilson intervals, and how many questions turned right or wrong) and writes it as
+JSON to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rag.answer import Assistant  # noqa: E402
+from rag.metrics import QuestionResult, score_question, summarize  # noqa: E402
+from rag.pipeline import CachedSimilarity, Verdict, bare_markers, make_answer, narrowed, verify  # noqa: E402
+from rag.prompt import REFUSAL  # noqa: E402
+from rag.questionset import SourceResolver, load_questions  # noqa: E402
+from rag.report import load_report, with_interval  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+TURNED_OFF = {
+    "drop_echoes": {"drop_echoes": False},
+    "refusal_phrases": {"refusal_phrases": None},
+    "retry_bare_markers": {"retry_bare_markers": False},
+}
+METRICS = ("accuracy", "refusal_accuracy", "false_refusal_rate", "citation_precision")
+
+
+def replay(assistant: Assistant, question, resolver: SourceResolver, recorded: QuestionResult, profile) -> QuestionResult:
+    """The question scored with ``recorded``'s replies checked again under ``profile``."""
+    asked, standalone, _, retrieved, prompt = assistant.prepare(question.question, question.history)
+    resolved = resolver.resolve(question.sources)
+    if prompt is None or not recorded.replies:
+        verdict = Verdict(REFUSAL[asked.lang], True, "no_relevant_passages")
+    else:
+        similarity = CachedSimilarity(assistant.index.embedder(), {retrieved.query.text: retrieved.query.vector})
+        replies = recorded.replies if profile.retry_bare_markers else recorded.replies[:1]
+        if len(replies) > 1:  # the retry's prompt: only the passages the first reply pointed at
+            prompt = narrowed(prompt, bare_markers(replies[0], len(prompt.passages)), assistant.authors)
+        verdict = verify(replies[-1], prompt, profile, similarity)
+    answer = make_answer(asked, standalone, retrieved, verdict, {}, {})
+    return score_question(question, resolved, retrieved.hits, answer, {})
+
+
+def flips(before: list[QuestionResult], after: list[QuestionResult]) -> tuple[int, int]:
+    """(turned right, turned wrong): answerable questions by correctness, unanswerable by refusal."""
+    def ok(row: QuestionResult) -> bool:
+        return bool(row.correct) if row.answerable else bool(row.refused)
+
+    pairs = list(zip(before, after))
+    return sum(not ok(a) and ok(b) for a, b in pairs), sum(ok(a) and not ok(b) for a, b in pairs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", help="a full `rag eval` report directory (its rows keep the raw replies)")
+    parser.add_argument("--followups", action="store_true", help="also answer follow-ups again with the patterns off (calls the model)")
+    parser.add_argument("--out", help="write the table as JSON here")
+    args = parser.parse_args(argv)
+    report = load_report(args.report)
+    if report.meta.get("mode") != "full" or not any(r.replies for r in report.rows):
+        raise SystemExit(f"{args.report}: not a full eval report with raw replies; run `rag eval` (this version) first")
+    names = {f.name for f in dataclasses.fields(Settings)}
+    settings = Settings(**{k: v for k, v in (report.meta.get("settings") or {}).items() if k in names})
+    assistant = Assistant.from_settings(settings)
+    questions = {q.id: q for q in load_questions(report.meta["questions"]["path"])}
+    resolver = SourceResolver(assistant.index.documents)
+    recorded = list(report.rows)
+    base = assistant.profile
+    variants = {"as recorded": base, **{f"no {name}": dataclasses.replace(base, **off) for name, off in TURNED_OFF.items()}}
+    results = {}
+    for label, profile in variants.items():
+        results[label] = [replay(assistant, questions[r.id], resolver, r, profile) for r in recorded]
+    same = sum(a.answer == b.answer for a, b in zip(recorded, results["as recorded"]))
+    print(f"{args.report}: profile {base.name}; {same} of {len(recorded)} answers replay as recorded")
+    if args.followups:
+        assistant.profile = dataclasses.replace(base, followup_patterns=())
+        rows = []
+        for r in recorded:
+            question = questions[r.id]
+            if question.history:
+                answer = assistant.ask(question.question, question.history)
+                r = score_question(question, resolver.resolve(question.sources), answer.retrieved, answer, answer.timings)
+            rows.append(r)
+        results["no followup_patterns"] = rows
+        assistant.profile = base
+    table = {}
+    print(f"| {'check':<24} | " + " | ".join(METRICS) + " | turned right / wrong |")
+    print("| --- " * (len(METRICS) + 2) + "|")
+    for label, rows in results.items():
+        totals = summarize(rows)
+        right, wrong = flips(results["as recorded"], rows)
+        table[label] = {**{m: totals.get(m) for m in METRICS}, "turned_right": right, "turned_wrong": wrong}
+        cells = [with_interval(totals, m) for m in METRICS]
+        print(f"| {label:<24} | " + " | ".join(cells) + f" | {right} / {wrong} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"report": args.report, "variants": table}, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
