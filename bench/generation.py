@@ -85,7 +85,7 @@ def bench(spec: str, *, max_tokens: int, repeats: int, threads: int | None) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("specs", nargs="*", default=["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
+    parser.add_argument("specs", nargs="*", default=["qwen2.5-coder-0.5b-q4_0", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"])
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)

@@ -138,7 +138,7 @@ REGISTRY: dict[str, PackagedModel] = {
         ),
     )
 }
-DEFAULT_MODEL = "qwen2.5-coder-0.5b"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-q4_0"
 
 
 def cache_dir() -> Path:
@@ -318,7 +318,7 @@ def _assemble(model: PackagedModel, parts: list[Path], dest: Path, *, progress: 
 
 def _requantize(model: PackagedModel, dest: Path, cache: Path | None, *, progress: bool) -> None:
     """Make ``dest`` from the base model with llama.cpp's quantiser, via a temp file, and
-    check its hash (against the pinned one when the pinned llama.cpp made it)."""
+    check its hash (against the pinned one when the llama.cpp version that made it is the pinned one)."""
     from rag.llamacpp import quantize_gguf  # the one place that calls llama.cpp
 
     source = ensure_model(get_model(model.base or ""), cache=cache, progress=progress)
