@@ -6,8 +6,9 @@ Usage: python bench/quirks.py REPORT_DIR [--followups] [--out PATH]
 A full ``rag eval`` report keeps each question's raw replies, attempt by attempt. This
 script rebuilds each question's prompt with the report's own settings (the stages before
 the model writes are deterministic: ``Assistant.prepare``) and runs the answer check on
-the stored reply again, once as recorded and once with each workaround of the model's
-profile turned off:
+the stored reply again: once under the model's profile as the code has it now (which
+tells whether the profile has changed since the run), and once with each workaround that
+profile uses turned off (and the refusal phrase list turned on, when it does without it):
 
 - ``drop_echoes``: sentences that repeat the prompt are no longer dropped;
 - ``refusal_phrases``: only the exact refusal sentence counts as a refusal, not the list
@@ -15,7 +16,9 @@ profile turned off:
 - ``retry_bare_markers``: a reply of bare markers ("[2]") is final, not asked again (the
   first attempt's reply is checked; the model is not called).
 
-No model writes, so a row's difference from "as recorded" is that workaround's alone.
+No model writes, so a row's difference from the replay under today's profile is that
+workaround's alone. (A retry the run did not make cannot be replayed: there is no second
+reply.)
 The follow-up patterns change the question that retrieval sees, so they cannot be
 replayed: ``--followups`` answers the report's follow-up questions again with the
 patterns off (the model rewrites every follow-up), which does call the model.
@@ -36,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.answer import Assistant  # noqa: E402
+from rag.cite import REFUSAL_PATTERNS  # noqa: E402
 from rag.metrics import QuestionResult, score_question, summarize  # noqa: E402
 from rag.pipeline import CachedSimilarity, Verdict, bare_markers, make_answer, narrowed, verify  # noqa: E402
 from rag.prompt import REFUSAL  # noqa: E402
@@ -92,32 +96,39 @@ def main(argv: list[str] | None = None) -> int:
     resolver = SourceResolver(assistant.index.documents)
     recorded = list(report.rows)
     base = assistant.profile
-    variants = {"as recorded": base, **{f"no {name}": dataclasses.replace(base, **off) for name, off in TURNED_OFF.items()}}
-    results = {}
+    today = f"replayed, {base.name} profile as now"
+    variants = {today: base}
+    for name, off in TURNED_OFF.items():
+        if getattr(base, name):
+            variants[f"no {name}"] = dataclasses.replace(base, **off)
+    if base.refusal_phrases is None:
+        variants["with refusal_phrases"] = dataclasses.replace(base, refusal_phrases=REFUSAL_PATTERNS)
+    results = {"recorded": recorded}
     for label, profile in variants.items():
         results[label] = [replay(assistant, questions[r.id], resolver, r, profile) for r in recorded]
-    same = sum(a.answer == b.answer for a, b in zip(recorded, results["as recorded"]))
-    print(f"{args.report}: profile {base.name}; {same} of {len(recorded)} answers replay as recorded")
-    if args.followups:
+    same = sum(a.answer == b.answer for a, b in zip(recorded, results[today]))
+    print(f"{args.report}: {same} of {len(recorded)} answers replay as recorded under the {base.name} profile as it is now")
+    if args.followups and base.followup_patterns:
         assistant.profile = dataclasses.replace(base, followup_patterns=())
         rows = []
-        for r in recorded:
+        for r, again in zip(recorded, results[today]):
             question = questions[r.id]
             if question.history:
                 answer = assistant.ask(question.question, question.history)
-                r = score_question(question, resolver.resolve(question.sources), answer.retrieved, answer, answer.timings)
-            rows.append(r)
+                again = score_question(question, resolver.resolve(question.sources), answer.retrieved, answer, answer.timings)
+            rows.append(again)
         results["no followup_patterns"] = rows
         assistant.profile = base
     table = {}
-    print(f"| {'check':<24} | " + " | ".join(METRICS) + " | turned right / wrong |")
-    print("| --- " * (len(METRICS) + 2) + "|")
+    print(f"| {'check':<34} | " + " | ".join(METRICS) + " | turned right / wrong | against |")
+    print("| --- " * (len(METRICS) + 3) + "|")
     for label, rows in results.items():
         totals = summarize(rows)
-        right, wrong = flips(results["as recorded"], rows)
-        table[label] = {**{m: totals.get(m) for m in METRICS}, "turned_right": right, "turned_wrong": wrong}
+        against = "recorded" if label in ("recorded", today) else today
+        right, wrong = flips(results[against], rows)
+        table[label] = {**{m: totals.get(m) for m in METRICS}, "turned_right": right, "turned_wrong": wrong, "against": against}
         cells = [with_interval(totals, m) for m in METRICS]
-        print(f"| {label:<24} | " + " | ".join(cells) + f" | {right} / {wrong} |")
+        print(f"| {label:<34} | " + " | ".join(cells) + f" | {right} / {wrong} | {against} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"report": args.report, "variants": table}, indent=2), encoding="utf-8")
     return 0

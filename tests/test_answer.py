@@ -1,6 +1,8 @@
 """The answering pipeline with a fake index and a scripted model: refusal, citations,
 injection, follow-ups and bad input."""
 
+import dataclasses
+
 import pytest
 
 from rag.answer import Assistant, QuestionError, missing_names, needs_rewrite, substitute_followup
@@ -72,10 +74,14 @@ def test_unknown_versioned_name_refuses():
 
 
 def test_model_declining_is_a_refusal_and_forgotten_markers_are_not():
-    assistant, _ = make(["资料中没有提到这个信息。"])
+    assistant, _ = make([REFUSAL["zh"]])
     answer, _ = run(assistant, "GPT-3 有多少参数?")
     assert answer.refused and answer.refusal_reason == "model_declined"
     assert answer.text == REFUSAL["zh"]
+    assistant, _ = make(["资料中没有提到这个信息。"])  # a paraphrase backs nothing: refused all the same
+    answer, streamed = run(assistant, "GPT-3 有多少参数?")
+    assert answer.refused and answer.refusal_reason == "unsupported_answer"
+    assert answer.text == REFUSAL["zh"] and "资料中没有提到" not in streamed
     assistant, _ = make(["GPT-3 有 1750 亿个参数。"])
     answer, _ = run(assistant, "GPT-3 有多少参数?")
     assert not answer.refused
@@ -173,16 +179,22 @@ def test_a_recited_prompt_is_not_an_answer():
     assert not answer.refused and answer.text == "GPT-3 有 1750 亿个参数[1]。"
 
 
+def _retrying(assistant):
+    """The assistant under a profile with the bare-marker retry on (the packaged models' is off)."""
+    assistant.profile = dataclasses.replace(assistant.profile, retry_bare_markers=True)
+    return assistant
+
+
 def test_bare_markers_are_not_an_answer():
     assistant, gen = make(["[1][2]。", "[1]"])
-    answer, _ = run(assistant, "GPT-3 有多少参数?")
+    answer, _ = run(_retrying(assistant), "GPT-3 有多少参数?")
     assert answer.refused and answer.refusal_reason == "model_declined"
     assert len(gen.calls) == 2  # asked once more, then given up
 
 
 def test_bare_markers_get_a_second_ask_with_only_the_passages_they_point_at():
     assistant, gen = make(["[1]", "GPT-3 有 1750 亿个参数[1]。"])
-    answer, streamed = run(assistant, "GPT-3 有多少参数?")
+    answer, streamed = run(_retrying(assistant), "GPT-3 有多少参数?")
     first, second = (call[1]["content"] for call in gen.calls)
     assert "GPT-2 文章" in first and "GPT-2 文章" not in second  # only the passage it pointed at
     (c,) = answer.citations

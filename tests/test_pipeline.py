@@ -1,11 +1,13 @@
 """Each answering stage on its own (rag/pipeline.py), with the fakes; then the chain."""
 
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
 
 from rag.answer import Assistant
+from rag.cite import REFUSAL_PATTERNS
 from rag.pipeline import (
     CachedSimilarity,
     Generation,
@@ -162,9 +164,10 @@ def test_verify_small_profile_drops_the_echoed_example_sentence():
 
 def test_verify_refusal_depends_on_the_profile():
     said = "GPT-4 was not provided with images [1]."
-    assert SMALL.is_refusal(said) and not DEFAULT.is_refusal(said)  # the phrase list takes it for one
+    phrases = dataclasses.replace(SMALL, refusal_phrases=REFUSAL_PATTERNS)
+    assert phrases.is_refusal(said) and not DEFAULT.is_refusal(said)  # the phrase list takes it for one
     elsewhere = prompt_for("Does GPT-4 accept images?", [0], variant="plain")  # a passage that doesn't say it
-    assert verify(said, elsewhere, SMALL, lambda a, b: 0.0).reason == "model_declined"
+    assert verify(said, elsewhere, phrases, lambda a, b: 0.0).reason == "model_declined"
     assert verify(said, elsewhere, DEFAULT, lambda a, b: 0.0).reason == "unsupported_answer"
     cited = verify(said, prompt_for("Does GPT-4 accept images?", [2], variant="plain"), DEFAULT, lambda a, b: 0.0)
     assert not cited.refused and cited.citations[0].supported
@@ -192,12 +195,21 @@ def test_stream_embeds_the_question_once_and_counts_the_kept_retry():
     idx = index()
     gen = ScriptedGenerator(["[1]", "GPT-3 has 175 billion parameters [1]."])
     assistant = Assistant(idx, Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=2, candidates=3), generator=gen)
+    assistant.profile = dataclasses.replace(SMALL, retry_bare_markers=True)  # a profile that retries
     answer, streamed = run(assistant, "How many parameters has GPT-3?")
     assert not answer.refused and answer.text == "GPT-3 has 175 billion parameters[1]."
     assert streamed == answer.text  # the bare "[1]" was never shown: what streams is what stays
     assert len(gen.calls) == 2 and answer.timings["tokens"] == gen.count_tokens(answer.text)
     assert idx.embedder().calls.count("How many parameters has GPT-3?") == 1
     assert answer.model["profile"] == "small"
+
+
+def test_the_small_profile_takes_a_bare_marker_reply_as_declining_without_asking_again():
+    gen = ScriptedGenerator(["[1]", "GPT-3 has 175 billion parameters [1]."])
+    assistant = Assistant(index(), Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=2, candidates=3), generator=gen)
+    answer, streamed = run(assistant, "How many parameters has GPT-3?")
+    assert len(gen.calls) == 1 and answer.refused and answer.refusal_reason == "model_declined"
+    assert answer.replies == ("[1]",) and "[1]" not in streamed
 
 
 def test_default_profile_neither_retries_nor_echo_drops_and_rewrites_with_the_model():

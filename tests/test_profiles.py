@@ -1,7 +1,10 @@
 """Model profiles (rag/profiles.py) and the follow-up rules (rag/followup.py)."""
 
+import dataclasses
+
 import pytest
 
+from rag.cite import REFUSAL_PATTERNS
 from rag.followup import needs_rewrite, substitute_followup
 from rag.profiles import DEFAULT, SMALL, UnknownProfile, is_refusal_sentence, profile_for
 from rag.prompt import PROMPT_VARIANTS, REFUSAL, SYSTEM
@@ -32,8 +35,9 @@ def test_a_setting_names_a_profile_explicitly():
         load_settings({"profile": "huge"}, environ={})
 
 
-def test_small_profile_keeps_all_workarounds_and_todays_prompt():
-    assert SMALL.retry_bare_markers and SMALL.drop_echoes and SMALL.followup_patterns
+def test_small_profile_keeps_the_workarounds_that_earn_their_place_and_todays_prompt():
+    assert SMALL.drop_echoes and SMALL.followup_patterns
+    assert not SMALL.retry_bare_markers and SMALL.refusal_phrases is None  # no effect on dev (bench/quirks.py)
     assert PROMPT_VARIANTS[SMALL.prompt] is SYSTEM
     assert "The model has 7 billion parameters [2]" in SYSTEM["en"] and "某模型有 70 亿个参数[2]" in SYSTEM["zh"]
 
@@ -54,7 +58,9 @@ def test_refusal_is_the_exact_sentence_the_prompt_asks_for():
     assert not is_refusal_sentence("GPT-4 was not provided with images [1].")
     assert not is_refusal_sentence("The passages do not contain this information.")
     assert not DEFAULT.is_refusal("GPT-4 was not provided with images [1].")
-    assert SMALL.is_refusal("The passages do not contain this information.")  # paraphrases, for the 0.5B
+    assert not SMALL.is_refusal("The passages do not contain this information.")
+    phrases = dataclasses.replace(SMALL, refusal_phrases=REFUSAL_PATTERNS)  # for a model that paraphrases
+    assert phrases.is_refusal("The passages do not contain this information.")
 
 
 @pytest.mark.parametrize(
