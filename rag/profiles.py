@@ -5,8 +5,9 @@ never editing the pipeline. The packaged small GGUF models (Qwen2.5-Coder 0.5B/1
 the "small" profile: the prompt with an example sentence, dropping sentences that echo
 the prompt, and follow-ups rewritten by pattern instead of by the model. Two more
 workarounds can be switched on for a model that needs them: a retry when the reply is
-only markers ("[2]"), and refusals recognised by a phrase list. Every other model gets "default": the prompt without an example
-sentence and a refusal only when the reply is the refusal sentence the prompt asks for.
+only markers ("[2]"), and refusals recognised by a phrase list. Every other model gets
+"default": the prompt without an example sentence and a refusal only when the reply is
+the refusal sentence the prompt asks for.
 """
 
 from __future__ import annotations
@@ -73,11 +74,13 @@ class ModelProfile:
 
 # Each workaround stays only while it still changes answers for the default model:
 # ``python bench/quirks.py REPORT`` checks a run's stored replies again with each one off.
-# On the dev split with the 0.5B Q4_0 (reports/dev-q4_0/quirks.json), dropping echoes
-# kept one unanswerable question refused and citation precision at 0.83 (0.79 without);
-# the bare-marker retry and the refusal phrase list changed no answer's correctness, so
-# they are off (the phrase list also took "GPT-4 was not provided with images" for a
-# refusal); the follow-up patterns changed no answer but spare a model call per follow-up.
+# On the dev split with the 0.5B (its Q4_0 copy, reports/dev-q4_0/quirks.json), dropping
+# echoes kept one unanswerable question refused and citation precision at 0.83 (0.79
+# without); the bare-marker retry and the refusal phrase list changed no answer's
+# correctness, so they are off (the phrase list also took "GPT-4 was not provided with
+# images" for a refusal; on test the shipped 0.5B without them answered exactly the same
+# questions right and refused the same unanswerable ones); the follow-up patterns changed
+# no answer but spare a model call per follow-up.
 SMALL = ModelProfile(
     name="small",
     prompt="small",
