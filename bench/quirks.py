@@ -45,7 +45,7 @@ from rag.pipeline import CachedSimilarity, Verdict, bare_markers, make_answer, n
 from rag.prompt import REFUSAL  # noqa: E402
 from rag.questionset import SourceResolver, load_questions  # noqa: E402
 from rag.report import load_report, with_interval  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.settings import Settings, load_settings  # noqa: E402
 
 TURNED_OFF = {
     "drop_echoes": {"drop_echoes": False},
@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     report = load_report(args.report)
     if report.meta.get("mode") != "full" or not any(r.replies for r in report.rows):
         raise SystemExit(f"{args.report}: not a full eval report with raw replies; run `rag eval` (this version) first")
+    # The run's own settings, coerced and checked as any settings are (a setting removed
+    # since the run is dropped); not this shell's RAG_* variables.
     names = {f.name for f in dataclasses.fields(Settings)}
-    settings = Settings(**{k: v for k, v in (report.meta.get("settings") or {}).items() if k in names})
+    settings, _ = load_settings({k: v for k, v in (report.meta.get("settings") or {}).items() if k in names}, environ={})
     assistant = Assistant.from_settings(settings)
     questions = {q.id: q for q in load_questions(report.meta["questions"]["path"])}
     resolver = SourceResolver(assistant.index.documents)
