@@ -51,7 +51,10 @@ def quantize_gguf(source: Path, dest: Path, file_type: str, *, threads: int | No
     params.allow_requantize = True  # the packaged source is already quantised
     params.nthread = threads or physical_cores()
     if llama_cpp.llama_model_quantize(str(source).encode(), str(dest).encode(), ctypes.byref(params)) != 0:
-        raise GeneratorError(f"llama.cpp could not re-quantise {source.name} to {file_type}")
+        raise GeneratorError(
+            f"llama.cpp could not re-quantise {source.name} to {file_type} (its log above says why); "
+            f"nothing was written: check free disk space in {dest.parent}, or use the shipped model"
+        )
 
 
 class LlamaCppGenerator(Generator):
