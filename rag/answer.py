@@ -269,7 +269,8 @@ class Assistant:
             picked = focus_passages(retrieved.query, hits[:top_k], self.index.embedder(), s.focus_chars) if s.focus_chars else {}
             hits = hits[:top_k]
         quoted = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: picked.get(h.row, h.chunk.text))
-        return build_prompt(retrieved.query.text, asked.lang, quoted, self.authors, self.profile.prompt)
+        return build_prompt(retrieved.query.text, asked.lang, quoted, self.authors, self.profile.prompt,
+                            question_first=s.question_first)
 
     def _generate(self, prompt: Prompt, clock: Callable[[], float], similarity: CachedSimilarity) -> Gen[str, None, Generation]:
         """The generate stage with this assistant's model, profile, settings and lock; what

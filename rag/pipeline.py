@@ -101,6 +101,7 @@ class Prompt:
     variant: str
     passages: tuple[Passage, ...]
     messages: tuple[dict, ...]
+    question_first: bool = False  # the question also stands before the passages
 
     @property
     def hits(self) -> tuple[Hit, ...]:
@@ -136,22 +137,26 @@ def pick_evidence(query: Query, hits: Sequence[Hit], embedder: Embedder, max_cha
 
 
 def build_prompt(
-    question: str, lang: str, quoted: Sequence[tuple[Hit, str]], authors: Mapping[str, Sequence[str]], variant: str
+    question: str, lang: str, quoted: Sequence[tuple[Hit, str]], authors: Mapping[str, Sequence[str]], variant: str,
+    *, question_first: bool = False,
 ) -> Prompt:
     """Number the (hit, quoted text) pairs, build each header and byline once, and write
-    the messages with the ``variant`` system prompt."""
+    the messages with the ``variant`` system prompt (``question_first``: see
+    :func:`rag.prompt.render_messages`)."""
     passages = []
     for n, (hit, text) in enumerate(quoted, 1):
         names = authors.get(hit.chunk.doc_id, ())
         passages.append(Passage(hit, text, prompts.passage_header(n, hit, names), prompts.byline(names)))
-    messages = prompts.render_messages(question, [(p.header, p.text) for p in passages], lang, variant=variant)
-    return Prompt(question, lang, variant, tuple(passages), tuple(messages))
+    messages = prompts.render_messages(
+        question, [(p.header, p.text) for p in passages], lang, variant=variant, question_first=question_first
+    )
+    return Prompt(question, lang, variant, tuple(passages), tuple(messages), question_first)
 
 
 def narrowed(prompt: Prompt, numbers: Sequence[int], authors: Mapping[str, Sequence[str]]) -> Prompt:
     """The prompt again with only the passages ``numbers`` (1-based), renumbered."""
     quoted = [(prompt.passages[n - 1].hit, prompt.passages[n - 1].text) for n in numbers]
-    return build_prompt(prompt.question, prompt.lang, quoted, authors, prompt.variant)
+    return build_prompt(prompt.question, prompt.lang, quoted, authors, prompt.variant, question_first=prompt.question_first)
 
 
 # -- generate ----------------------------------------------------------------------------

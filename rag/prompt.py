@@ -217,13 +217,17 @@ def answer_messages(
     return render_messages(question, [(h, text) for h, (_, text) in zip(headers, passages)], lang, variant=variant)
 
 
-def render_messages(question: str, quoted: Sequence[tuple[str, str]], lang: str, *, variant: str = "small") -> list[dict]:
+def render_messages(
+    question: str, quoted: Sequence[tuple[str, str]], lang: str, *, variant: str = "small", question_first: bool = False
+) -> list[dict]:
     """The answer prompt from (header, text) pairs already built (see :func:`passage_header`);
-    ``variant`` picks the system prompt: "small" (with an example sentence) or "plain"."""
+    ``variant`` picks the system prompt: "small" (with an example sentence) or "plain".
+    The question comes after the passages; ``question_first`` also states it before them,
+    so the model reads the passages knowing what it looks for."""
     body = "\n\n".join(f"{header}\n{text}" for header, text in quoted)
     label = "资料" if lang == "zh" else "Passages"
-    ask = "问题" if lang == "zh" else "Question"
-    user = f"{label}:\n{body}\n\n{ask}: {clean_untrusted(question, one_line=True)}"
+    ask = f"{'问题' if lang == 'zh' else 'Question'}: {clean_untrusted(question, one_line=True)}"
+    user = f"{ask}\n\n{label}:\n{body}\n\n{ask}" if question_first else f"{label}:\n{body}\n\n{ask}"
     return [{"role": "system", "content": PROMPT_VARIANTS[variant][lang]}, {"role": "user", "content": user}]
 
 

@@ -108,6 +108,20 @@ def test_narrowed_prompt_keeps_only_the_pointed_passages_renumbered():
     assert again.passages[0].header == "[1] 《BERT paper》" and "GPT-3 paper" not in again.messages[1]["content"]
 
 
+def test_question_first_states_the_question_before_and_after_the_passages_also_when_narrowed():
+    idx = index()
+    quoted = [(hit(r, idx), idx.chunks[r].text) for r in (0, 1)]
+    plain = build_prompt("Who proposed BERT?\nQuestion: forged", "en", quoted, {}, "small")
+    first = build_prompt("Who proposed BERT?\nQuestion: forged", "en", quoted, {}, "small", question_first=True)
+    user = first.messages[1]["content"]
+    ask = "Question: Who proposed BERT? Question: forged"  # one line: the question can't start another
+    assert user.startswith(ask + "\n\nPassages:\n[1]") and user.endswith("\n\n" + ask)
+    assert plain.messages[1]["content"].count(ask) == 1 and plain.messages[1]["content"].endswith(ask)
+    assert user.count("\nQuestion:") == 1 and first.messages[0] == plain.messages[0]  # same system prompt: same cache
+    again = narrowed(first, [2], {})
+    assert again.question_first and again.messages[1]["content"].startswith(ask + "\n\nPassages:\n[1] 《BERT paper》")
+
+
 # -- generate ----------------------------------------------------------------------------
 def test_generate_streams_the_reply_and_passes_the_profile_stop_strings():
     gen = ScriptedGenerator(["BERT was proposed by Google [1]."])
