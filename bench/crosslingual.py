@@ -37,7 +37,7 @@ from rag.evaluate import model_free_standalone  # noqa: E402
 from rag.glossary import Glossary  # noqa: E402
 from rag.metrics import answer_rank, hit_at, source_rank, wilson  # noqa: E402
 from rag.questionset import SourceResolver, load_questions, select_split  # noqa: E402
-from rag.retrieve import Retriever, rrf_fuse  # noqa: E402
+from rag.retrieve import HybridRetriever, Retriever, rrf_fuse  # noqa: E402
 from rag.settings import load_settings  # noqa: E402
 from rag.types import Hit  # noqa: E402
 
@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     glossary = Glossary.from_texts(c.text for c in index.chunks if c.lang == "zh")
     glossary_build_s = time.perf_counter() - started
-    without = Retriever(index, candidates=settings.candidates, rrf_k=settings.rrf_k,
-                        dense_weight=settings.dense_weight, keyword_weight=settings.keyword_weight,
-                        balance_kinds=bool(settings.balance_kinds), glossary=False)
+    without = HybridRetriever(index, candidates=settings.candidates, rrf_k=settings.rrf_k,
+                              dense_weight=settings.dense_weight, keyword_weight=settings.keyword_weight,
+                              balance_kinds=bool(settings.balance_kinds), glossary=False)
     shipped = assistant.retriever
     assistant.load_model()
 
@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 cell[0].append(source)
                 cell[1].append(answer)
 
-    sample = [c for c in index.chunks if c.lang == "zh"][:: max(1, len(index.chunks) // max(args.sample_chunks, 1))]
-    sample = sample[: args.sample_chunks]
+    chinese = [c for c in index.chunks if c.lang == "zh"]
+    sample = chinese[:: max(1, len(chinese) // max(args.sample_chunks, 1))][: args.sample_chunks]
     t = time.perf_counter()
     for chunk in sample:
         translate(assistant, chunk.text, "en", max_tokens=512)
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- |" + " --- |" * len(ways))
     for g in groups:
         cells = [f"{rate(flags[w][g][0])} / {rate(flags[w][g][1])}" for w in ways]
-        print(f"| {g[0]} on {g[1]}s | " + " | ".join(cells) + " |")
+        label = "all questions" if g == ("all", "all") else f"{g[0]} on {g[1]}s"
+        print(f"| {label} | " + " | ".join(cells) + " |")
     costs = {
         "none": "–",
         "glossary": f"{len(glossary.zh_of)} English and {len(glossary.en_of)} Chinese terms read from the index in {glossary_build_s:.2f} s at load; nothing stored",
