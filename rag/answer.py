@@ -269,6 +269,8 @@ class Assistant:
             picked = focus_passages(retrieved.query, hits[:top_k], self.index.embedder(), s.focus_chars) if s.focus_chars else {}
             hits = hits[:top_k]
         quoted = prompts.select_passages(hits, budget, gen.count_tokens, focus=lambda h: picked.get(h.row, h.chunk.text))
+        if s.best_last:
+            quoted = quoted[::-1]  # numbered as shown: [1] is the last picked
         return build_prompt(retrieved.query.text, asked.lang, quoted, self.authors, self.profile.prompt,
                             question_first=s.question_first)
 

@@ -70,6 +70,7 @@ class Settings:
     evidence_chars: int = 0  # >0: the best sentences across evidence_passages passages, this many characters in all
     evidence_passages: int = 10
     question_first: bool = False  # also state the question before the passages (it always follows them)
+    best_last: bool = False  # the best passage last, next to the question (packing still picks best-first)
     fast: bool = False  # answer with fast_llm from fast_evidence_chars, for a shorter wait
     fast_llm: str = ""  # "": the llm itself
     # On the test split as many answers right as the default (0.40 against 0.32, inside

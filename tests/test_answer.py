@@ -258,3 +258,18 @@ def test_fast_answers_read_less_evidence_picked_across_passages():
     assert not fast.refused and "1750" in fast.text
     assert len(fast_prompt) < len(normal_prompt) and "GPT-2 文章" in normal_prompt and "GPT-2 文章" not in fast_prompt
     assert fast.timings["prompt_tokens"] < normal.timings["prompt_tokens"]
+
+
+def test_best_last_puts_the_best_passage_next_to_the_question_and_cites_it_by_its_shown_number():
+    def headers(prompt):
+        return [line for line in prompt.splitlines() if line.startswith("[")]
+
+    plain, gen = make(["GPT-3 有 1750 亿个参数[1]。"])
+    run(plain, "GPT-3 有多少参数?")
+    shown = headers(gen.calls[0][1]["content"])
+    last, gen_last = make([f"GPT-3 有 1750 亿个参数[{len(shown)}]。"], best_last=True)
+    answer, _ = run(last, "GPT-3 有多少参数?")
+    reversed_shown = headers(gen_last.calls[0][1]["content"])
+    assert len(shown) > 1 and [h[h.index("]"):] for h in reversed_shown] == [h[h.index("]"):] for h in shown[::-1]]
+    assert reversed_shown[-1].startswith(f"[{len(shown)}] 《GPT-3 文章》")
+    assert not answer.refused and answer.citations[0].hit.chunk.title == "GPT-3 文章"
