@@ -47,6 +47,7 @@ from rag.pipeline import (
 from rag.gate import SentenceGate
 from rag.profiles import profile_for
 from rag.relevance import judge_relevance, keyword_coverage, missing_names, versioned_names
+from rag.rerank import SentenceReranker
 from rag.retrieve import HybridRetriever, Retriever
 from rag.settings import Settings
 from rag.types import Answer, Reading
@@ -98,6 +99,8 @@ class Assistant:
             keyword_weight=settings.keyword_weight,
             balance_kinds=bool(settings.balance_kinds),
         )
+        if retriever is None and settings.rerank_depth:
+            self.retriever = SentenceReranker(self.retriever, index.embedder(), depth=settings.rerank_depth, rrf_k=settings.rrf_k)
         self.authors = {doc_id: tuple(meta.get("authors") or ()) for doc_id, meta in index.documents.items()}
         self._generator = generator
         self._fast: Assistant | None = None

@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest.embed import Embedder
-from ingest.keyword import tokenize
 from rag import prompt as prompts
 from rag.cite import cite, parse_markers, strip_markers
 from rag.echoes import drop_echoes
 from rag.gate import SentenceGate
 from rag.generate import Generator
 from rag.profiles import ModelProfile
+from rag.rerank import scored_sentences
 from rag.retrieve import Retriever
 from rag.types import Answer, Citation, Hit, Query, RagError
 
@@ -108,31 +108,17 @@ class Prompt:
         return tuple(p.hit for p in self.passages)
 
 
-def sentence_scores(query: Query, groups: Sequence[Sequence[str]], embedder: Embedder) -> list[list[float]]:
-    """How well each sentence (``groups[i]`` are passage i's) matches the question: its
-    share of the question's keywords plus its cosine to the question's own vector, so
-    cross-lingual questions still pick the right sentences."""
-    wanted = set(tokenize(query.text))
-    flat = [x for group in groups for x in group]
-    cosines = iter(embedder.embed(flat) @ query.vector if flat else ())
-    return [
-        [(len(wanted & set(tokenize(x))) / len(wanted) if wanted else 0.0) + float(next(cosines)) for x in group]
-        for group in groups
-    ]
-
-
 def focus_passages(query: Query, hits: Sequence[Hit], embedder: Embedder, max_chars: int) -> dict[int, str]:
     """Each passage cut to its sentences that best match the question (row -> text)."""
-    groups = [prompts.split_passage(h.chunk.text) for h in hits]
-    scores = sentence_scores(query, groups, embedder)
+    _, scores = scored_sentences(query, hits, embedder)
     return {hit.row: prompts.focus_passage(hit.chunk.text, row, max_chars) for hit, row in zip(hits, scores)}
 
 
 def pick_evidence(query: Query, hits: Sequence[Hit], embedder: Embedder, max_chars: int) -> dict[int, str]:
     """The best sentences across all ``hits`` within ``max_chars`` in all (row -> text),
     instead of a fixed share of each passage; passages with nothing picked are left out."""
-    groups = [prompts.split_passage(h.chunk.text) for h in hits]
-    keep = prompts.pick_sentences(groups, sentence_scores(query, groups, embedder), max_chars)
+    groups, scores = scored_sentences(query, hits, embedder)
+    keep = prompts.pick_sentences(groups, scores, max_chars)
     return {hit.row: " ".join(group[j] for j in kept) for hit, group, kept in zip(hits, groups, keep) if kept}
 
 

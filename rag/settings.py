@@ -50,6 +50,9 @@ class Settings:
     dense_weight: float = 1.0
     keyword_weight: float = 1.5
     balance_kinds: int = 1  # rank articles and papers separately before fusion
+    # Each of the top rerank_depth passages reranked by its best sentence too (0: off);
+    # README, Retrieval.
+    rerank_depth: int = 20
     min_dense: float = 0.28  # chosen with rag eval: no false refusals on the question set
     min_keyword_coverage: float = 0.45
     # Retuned for routing, tables and the glossary: keyword matches alone let two dev
@@ -184,6 +187,8 @@ def _validate(s: Settings) -> None:
         problems.append("top_k must be at least 1")
     if s.candidates < s.top_k:
         problems.append("candidates must be at least top_k")
+    if s.rerank_depth and s.rerank_depth < s.top_k:
+        problems.append("rerank_depth must be 0 (off) or at least top_k")
     if s.chunk_size < 50 or not 0 <= s.chunk_overlap < s.chunk_size:
         problems.append("chunk_size must be >= 50 and 0 <= chunk_overlap < chunk_size")
     if s.passage_budget < 50:

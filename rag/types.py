@@ -33,6 +33,8 @@ class Hit:
 
     ``score`` is the fused score used for ranking; ``dense`` is the cosine similarity
     and ``keyword`` the BM25 score (``None`` when that retriever did not return it).
+    ``sentences`` scores each sentence of the passage against the question, when the
+    reranker has (``rag.rerank``).
     """
 
     row: int
@@ -40,6 +42,7 @@ class Hit:
     score: float
     dense: float | None = None
     keyword: float | None = None
+    sentences: tuple[float, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
