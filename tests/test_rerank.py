@@ -78,11 +78,12 @@ def test_unreranked_hits_are_still_scored_for_the_prompt():
     assert "GPT-3 has 175 billion parameters." in embedder.calls
 
 
-def test_the_assistant_reranks_by_default_and_not_when_switched_off():
+def test_the_assistant_reranks_only_when_the_setting_asks():
     index = FakeIndex(TEXTS, VOCAB)
     model = ScriptedGenerator([])
-    assert isinstance(Assistant(index, Settings(), generator=model).retriever, SentenceReranker)
-    assert isinstance(Assistant(index, Settings(rerank_depth=0), generator=model).retriever, HybridRetriever)
+    reranking = Assistant(index, Settings(rerank_depth=20), generator=model).retriever
+    assert isinstance(reranking, SentenceReranker) and reranking.depth == 20
+    assert isinstance(Assistant(index, Settings(), generator=model).retriever, HybridRetriever)
 
 
 def test_a_depth_below_top_k_is_a_one_line_error():
