@@ -22,7 +22,8 @@ from dataclasses import replace
 from ingest.embed import Embedder
 from ingest.keyword import tokenize
 from rag import prompt as prompts
-from rag.retrieve import Retriever, rrf_fuse
+from ingest.searchable import SearchIndex
+from rag.retrieve import Retriever, embedded, rrf_fuse
 from rag.types import Hit, Query
 
 
@@ -53,19 +54,17 @@ class SentenceReranker(Retriever):
     """Another retriever's top ``depth`` hits, reordered by retrieval rank fused with
     best-sentence rank; hits below ``depth`` keep their order after them."""
 
-    def __init__(self, retriever: Retriever, embedder: Embedder, *, depth: int = 20, rrf_k: int = 60):
+    def __init__(self, retriever: Retriever, index: SearchIndex, *, depth: int = 20, rrf_k: int = 60):
         self.retriever = retriever
-        self.embedder = embedder
+        self.index = index
         self.depth = depth
         self.rrf_k = rrf_k
 
     def search(self, query: str | Query, k: int) -> list[Hit]:
-        if isinstance(query, str) or query.vector is None:
-            text = query if isinstance(query, str) else query.text
-            query = Query(text, self.embedder.embed([text])[0])
+        query = embedded(query, self.index)
         hits = self.retriever.search(query, max(k, self.depth))
         top = hits[: self.depth]
-        _, scores = scored_sentences(query, top, self.embedder)
+        _, scores = scored_sentences(query, top, self.index.embedder())
         best = [max(s, default=0.0) for s in scores]
         by_retrieval = [(i, 0.0) for i in range(len(top))]
         by_sentence = sorted(by_retrieval, key=lambda item: -best[item[0]])

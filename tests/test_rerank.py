@@ -38,27 +38,25 @@ class Fixed(Retriever):
 
 
 def test_the_passage_whose_one_sentence_answers_rises_to_the_top():
-    reranker = SentenceReranker(Fixed(TEXTS), KeywordEmbedder(VOCAB), depth=5)
+    assert [h.row for h in Fixed(TEXTS).search(QUESTION, 5)][2] == 2  # third before reranking
+    reranker = SentenceReranker(Fixed(TEXTS), FakeIndex(TEXTS, VOCAB), depth=5)
     hits = reranker.search(QUESTION, 5)
     assert hits[0].row == 2
     assert sorted(h.row for h in hits) == [0, 1, 2, 3, 4]  # reordered, nothing lost or added
 
 
-def test_without_the_reranker_the_answer_stays_third():
-    assert [h.row for h in Fixed(TEXTS).search(QUESTION, 5)][2] == 2
-
-
 def test_hits_below_the_depth_keep_their_order_and_carry_no_scores():
-    hits = SentenceReranker(Fixed(TEXTS), KeywordEmbedder(VOCAB), depth=2).search(QUESTION, 5)
+    hits = SentenceReranker(Fixed(TEXTS), FakeIndex(TEXTS, VOCAB), depth=2).search(QUESTION, 5)
     assert [h.row for h in hits[2:]] == [2, 3, 4]
     assert all(h.sentences is not None for h in hits[:2])
     assert all(h.sentences is None for h in hits[2:])
 
 
 def test_the_prompt_stage_reuses_the_rerankers_sentence_scores():
-    embedder = KeywordEmbedder(VOCAB)
+    index = FakeIndex(TEXTS, VOCAB)
+    embedder = index.embedder()
     query = Query(QUESTION, embedder.embed([QUESTION])[0])
-    hits = SentenceReranker(Fixed(TEXTS), embedder, depth=5).search(query, 5)
+    hits = SentenceReranker(Fixed(TEXTS), index, depth=5).search(query, 5)
     assert len(hits[0].sentences) == 2  # one score per sentence of the answer passage
     embedder.calls.clear()
     focused = focus_passages(query, hits, embedder, max_chars=40)
