@@ -100,7 +100,7 @@ class Assistant:
             balance_kinds=bool(settings.balance_kinds),
         )
         if retriever is None and settings.rerank_depth:
-            self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth, rrf_k=settings.rrf_k)
+            self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth)
         self.authors = {doc_id: tuple(meta.get("authors") or ()) for doc_id, meta in index.documents.items()}
         self._generator = generator
         self._fast: Assistant | None = None
