@@ -29,6 +29,8 @@ from rag.types import Citation, Hit
 MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
 _LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A name with its version or model number: "gpt-3", "v1.1", "t5" -> (name, number).
+_NAME_NUMBER = re.compile(r"(?<![a-z])([a-z]+)[-_]?(\d+(?:\.\d+)*)")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
 _CJK_RUN = re.compile(f"[{CJK}]+")
 
@@ -114,23 +116,25 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     """How well ``passage`` supports ``sentence``: (score in [0, 1], terms found).
 
     Any number in the sentence that is missing from the passage makes the score 0: a
-    citation for "175B" must point at a passage that says 175. The score is the share of
-    the sentence's terms found in the passage, or, if higher, the share of the terms it
-    adds to ``given`` (the question's): "混合精度训练这个技巧是在 BLOOM 模型上用的"
-    restates the question, and only "BLOOM" needs a source.
+    citation for "175B" must point at a passage that says 175. A number in ``given`` (the
+    version of a name the question states, "SQuAD v1.1") may be missing; it then counts
+    neither for nor against. The score is the share of the sentence's terms found in the
+    passage, or, if higher, the share of the terms it adds to ``given`` (the question's):
+    "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
+    needs a source.
     """
     numbers, words = key_terms(sentence)
-    if not numbers and not words:
-        return 0.0, ()
-    if not _all_in(numbers, passage):
+    compact = _normalize(passage).replace(",", "")
+    present = {n for n in numbers if n in compact}
+    if numbers - present - given or not (present or words):
         return 0.0, ()
     text = _normalize(passage)
     found_words = {w for w in words if w in text}
-    found = tuple(sorted(numbers) + sorted(found_words))
-    score = len(found) / (len(numbers) + len(words))
+    found = tuple(sorted(present) + sorted(found_words))
+    score = len(found) / (len(present) + len(words))
     new = words - given
     if given and new:
-        score = max(score, (len(numbers) + len(new & found_words)) / (len(numbers) + len(new)))
+        score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
 
 
@@ -140,8 +144,8 @@ def _all_in(numbers: set[str], passage: str) -> bool:
     return all(n in compact for n in numbers)
 
 
-def _numbers_match(sentence: str, passage: str) -> bool:
-    return _all_in(key_terms(sentence)[0], passage)
+def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset()) -> bool:
+    return _all_in(key_terms(sentence)[0] - given, passage)
 
 
 def is_refusal(text: str) -> bool:
@@ -178,6 +182,18 @@ def _source(hit: Hit, header: str) -> _Source:
     sentences = tuple(split_sentences(f"{header}\n{hit.chunk.text}" if header else hit.chunk.text))
     title = hit.chunk.title
     return _Source(sentences, title, is_instruction(title) or any(is_instruction(x) for x in sentences))
+
+
+def _name_numbers(text: str) -> set[tuple[str, str]]:
+    """The names with a number in ``text``: "GPT-3 vs SQuAD v1.1" -> {("gpt", "3"), ("v", "1.1")}."""
+    return set(_NAME_NUMBER.findall(_normalize(text)))
+
+
+def _unopposed(names: set[tuple[str, str]], passage: str) -> set[str]:
+    """The numbers of ``names`` whose name the passage never gives another number: a passage
+    on "SQuAD" leaves the question's "SQuAD v1.1" standing, one on GPT-2 does not GPT-4's."""
+    in_passage = _name_numbers(passage)
+    return {number for name, number in names if not any(n == name and v != number for n, v in in_passage)}
 
 
 def _asked_terms(question: str) -> set[str]:
@@ -239,6 +255,10 @@ class _Checker:
         self.sources = sources
         self.question = question
         self.given = key_terms(question)[1] if question else frozenset()
+        # Restating a name's version from the question ("SQuAD v1.1") needs no source
+        # unless the passage gives that name another version. The question's other
+        # numbers do: "Does GLUE have 99 tasks?" is not answered by restating 99.
+        self.names = _name_numbers(question) if question else set()
         self.asked = _asked_terms(question) if question else set()
         self.similarity = similarity
         self.min_support = min_support
@@ -272,20 +292,28 @@ class _Checker:
             ledger.unsupported.append(plain)
         return _with_markers(plain, valid)
 
+    def given_for(self, passage: str) -> set[str]:
+        """What ``passage`` need not say: the question's words and its names' unopposed numbers."""
+        return self.given | _unopposed(self.names, passage) if self.names else self.given
+
     def best_passage(self, plain: str) -> int | None:
         """The passage number whose text supports ``plain`` best (None without passages)."""
-        scores = range(1, len(self.sources) + 1)
-        return max(scores, key=lambda n: support(plain, self.sources[n - 1].text, self.given)[0], default=None)
+        def score(n: int) -> float:
+            text = self.sources[n - 1].text
+            return support(plain, text, self.given_for(text))[0]
+
+        return max(range(1, len(self.sources) + 1), key=score, default=None)
 
     def check(self, sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
         """Whether passage ``n`` supports ``sentence``, and the terms found in it."""
         if is_instruction(sentence) or self.sources[n - 1].orders:
             return False, ()
         passage_text = self.sources[n - 1].text
-        score, evidence = support(sentence, passage_text, self.given)
+        given = self.given_for(passage_text)
+        score, evidence = support(sentence, passage_text, given)
         if score >= self.min_support:
             return self.about_question(sentence, n, evidence), evidence
-        if self.similarity is None or not _numbers_match(sentence, passage_text):
+        if self.similarity is None or not _numbers_match(sentence, passage_text, given):
             return False, evidence
         # Cross-lingual answers share no words with their passage; meaning still can.
         ok = self.similarity(strip_markers(sentence), passage_text) >= self.min_similarity
@@ -314,7 +342,10 @@ class _Checker:
         if is_instruction(sentence):
             return True
         hostile = max((support(sentence, src.said)[0] for src in self.sources if src.orders), default=0.0)
-        honest = max((support(sentence, src.text, self.given)[0] for src in self.sources if not src.orders), default=0.0)
+        honest = max(
+            (support(sentence, src.text, self.given_for(src.text))[0] for src in self.sources if not src.orders),
+            default=0.0,
+        )
         return hostile >= self.min_support and hostile > honest
 
 

@@ -90,6 +90,27 @@ def test_only_what_the_answer_adds_to_the_question_needs_a_source():
     assert cite("根据资料[1], ChatGPT 是在 2022 年 11 月发布。", h, question="ChatGPT 是什么时候发布的?").citations[0].supported
 
 
+def test_a_number_the_question_states_needs_no_source():
+    """Restating "GLUE v2.0" from the question does not sink an answer whose passage
+    only says "GLUE"; a number the answer adds still must be in the passage, and so must
+    a number the question claims."""
+    h = hits("We first pre-train on BooksCorpus, then fine-tune on GLUE.")
+    question = "Which corpus was used before fine-tuning on GLUE v2.0?"
+    answer = "They pre-train on BooksCorpus before fine-tuning on GLUE v2.0 [1]."
+    assert cite(answer, h, question=question).citations[0].supported
+    assert cite(answer, h).unsupported  # without the question, "2.0" has no source
+    added = cite("They pre-train on BooksCorpus 2019 before fine-tuning on GLUE v2.0 [1].", h, question=question)
+    assert not added.citations[0].supported and added.unsupported
+    assert cite("GLUE v2.0 uses BooksCorpus [1].", hits("GLUE uses BooksCorpus."), question=question,
+                similarity=lambda a, b: 0.0).citations[0].supported
+    # Not when the passage gives that name another version: it is about something else.
+    other = cite(answer, hits("We first pre-train on BooksCorpus, then fine-tune on GLUE v1.0."), question=question)
+    assert not other.citations[0].supported and other.unsupported
+    # A number that is not a name's is a claim, even when the question makes it.
+    premise = cite("GLUE has 99 tasks [1].", hits("GLUE has nine tasks."), question="Does GLUE have 99 tasks?")
+    assert not premise.citations[0].supported and premise.unsupported
+
+
 def test_echoes_of_the_prompt_are_dropped():
     system = "Answer in English, for example: The model has 7 billion parameters [2]."
     headers = ["[1] 《A Survey of Large Language Models》(by Wayne Xin Zhao, Kun Zhou, Junyi Li et al.)",
