@@ -124,11 +124,11 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     needs a source.
     """
     numbers, words = key_terms(sentence)
-    compact = _normalize(passage).replace(",", "")
+    text = _normalize(passage)
+    compact = text.replace(",", "")  # as _all_in reads numbers
     present = {n for n in numbers if n in compact}
     if numbers - present - given or not (present or words):
         return 0.0, ()
-    text = _normalize(passage)
     found_words = {w for w in words if w in text}
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
