@@ -98,6 +98,7 @@ class Assistant:
             dense_weight=settings.dense_weight,
             keyword_weight=settings.keyword_weight,
             balance_kinds=bool(settings.balance_kinds),
+            table_depth=settings.table_depth,
         )
         if retriever is None and settings.rerank_depth:
             self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth)

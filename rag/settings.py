@@ -53,6 +53,9 @@ class Settings:
     dense_weight: float = 1.0
     keyword_weight: float = 1.5
     balance_kinds: int = 1  # rank articles and papers separately before fusion
+    # A table among BM25's first table_depth passages keeps that rank on the dense side too
+    # (its numbers mean nothing to the embedder); 0 switches this off (README, Retrieval).
+    table_depth: int = 5
     # >0: the top rerank_depth passages reranked by their best sentence. On dev it put
     # more answers in the top 5 (0.73 -> 0.80) but the 0.5B answered no more right (0.30
     # against 0.34) and refused fewer unanswerable questions (0.59 against 0.77): off
@@ -192,6 +195,8 @@ def _validate(s: Settings) -> None:
         problems.append("top_k must be at least 1")
     if s.candidates < s.top_k:
         problems.append("candidates must be at least top_k")
+    if s.table_depth < 0:
+        problems.append("table_depth must be 0 (off) or more")
     if s.rerank_depth and s.rerank_depth < s.top_k:
         problems.append("rerank_depth must be 0 (off) or at least top_k")
     if s.chunk_size < 50 or not 0 <= s.chunk_overlap < s.chunk_size:

@@ -88,6 +88,29 @@ def test_reference_lists_do_not_outrank_prose_unless_references_are_asked_for():
     assert weighed.search("Which references on phrase analogy 2013 representations are there?", 3)[0].row == 0
 
 
+def _table_index(table_role: str):
+    texts = [
+        "the share of each use case in the prompt dataset, discussed below",
+        "prompt dataset collection",
+        "Table 1: use case share of the prompt dataset. Generation 45.6% Open QA 12.4%",
+    ]
+    index = FakeIndex(texts, ["unused"])
+    index.chunks = [Chunk(doc_id=c.doc_id, title=c.title, text=c.text, start=0, end=len(c.text), role=role)
+                    for c, role in zip(index.chunks, ["text", "text", table_role])]
+    # The embedder cannot place the table's numbers: it is nowhere in the dense ranking.
+    index.vectors = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    index.embedder = lambda: type("E", (), {"embed": staticmethod(lambda texts: np.array([[1.0, 0.0]], dtype=np.float32))})()
+    return index
+
+
+def test_a_table_that_keywords_rank_first_is_not_sunk_by_its_cosine():
+    question = "What share of the prompt dataset is Generation?"
+    assert HybridRetriever(_table_index("table"), candidates=3).search(question, 3)[0].row == 2
+    assert HybridRetriever(_table_index("table"), candidates=3, table_depth=0).search(question, 3)[0].row == 0
+    # Only tables: prose with the same ranks keeps its fused rank.
+    assert HybridRetriever(_table_index("text"), candidates=3).search(question, 3)[0].row == 0
+
+
 def test_the_glossary_pairs_terms_glossed_in_parentheses():
     glossary = Glossary.from_texts([
         "Transformer 的主要特点是其自注意力(self-attention)机制。",
