@@ -25,7 +25,7 @@ from ui.chat import (
     plain_text,
     render_answer_text,
 )
-from ui.sources import highlight
+from ui.sources import highlight, table_caption
 
 
 class IndexMissing(IngestError):
@@ -132,6 +132,25 @@ def test_attributed_and_unsupported_citations_are_marked():
     two = sources[sources.index('id="src-2"') :]
     assert "not supported" in one and "attached after generation" not in one
     assert "attached after generation" in two
+
+
+def test_a_cited_table_shows_its_caption_once_and_escaped():
+    rows = "Use-case (%)\nGeneration 45.6%\nOpen QA 12.4%"
+    chunk = Chunk(doc_id="d5", title="InstructGPT", text=rows, start=0, end=len(rows), page=6, role="table",
+                  context="Table 1: Use <b>case</b> categories.\nUse-case (%)")
+    table = Hit(row=5, chunk=chunk, score=0.5)
+    answer = cited_answer(text="Generation is 45.6% [1].", citations=(Citation(n=1, hit=table, evidence=("45.6%",)),),
+                          retrieved=(table,))
+    sources = run(FakeAssistant([answer]))[-1].sources_html
+    caption = sources[sources.index('class="rag-src-caption"') : sources.index('class="rag-src-text"')]
+    assert "Table 1: Use &lt;b&gt;case&lt;/b&gt; categories." in caption
+    assert "Use-case (%)" not in caption  # the rows already start with the header
+    assert "<mark>45.6%</mark>" in sources
+    # A row group further down the table has no header of its own: the caption brings it.
+    later = Chunk(doc_id="d5", title="InstructGPT", text="Chat 8.4%", start=0, end=9, role="table",
+                  context="Table 1: Use case categories.\nUse-case (%)")
+    assert table_caption(Hit(row=6, chunk=later, score=0.5)) == "Table 1: Use case categories.\nUse-case (%)"
+    assert table_caption(GPT3) == ""
 
 
 def test_uncited_passages_are_collapsed():

@@ -263,3 +263,16 @@ def test_fast_flag_reaches_the_assistant_settings(fake_assistant, capsys):
     assert main(["ask", "GPT-3 有多少参数?"]) == 0
     assert [a.settings.fast for a in fake_assistant] == [True, False]
     assert "1750" in capsys.readouterr().out
+
+
+def test_a_cited_table_prints_its_caption_before_its_rows(capsys):
+    from ingest.documents import Chunk
+    from rag.types import Answer, Citation, Hit
+    from ui.cli_text import print_sources
+
+    chunk = Chunk(doc_id="d", title="InstructGPT", text="Use-case (%)\nGeneration 45.6%", start=0, end=28,
+                  page=6, role="table", context="Table 1: Use case categories.\nUse-case (%)")
+    hit = Hit(row=0, chunk=chunk, score=0.5)
+    print_sources(Answer(question="q", text="45.6% [1].", refused=False, citations=(Citation(n=1, hit=hit),),
+                         retrieved=(hit,)))
+    assert "[1] InstructGPT — page 6 — Table 1: Use case categories. | Use-case (%) Generation 45.6%" in capsys.readouterr().out

@@ -88,6 +88,21 @@ def _citation_badges(citation: Citation) -> str:
     return " ".join(badges)
 
 
+def table_caption(hit: Hit) -> str:
+    """A table passage's caption and header (its ``context``), less the header lines the
+    passage already starts with; "" for prose. A row group means little without them."""
+    chunk = hit.chunk
+    if chunk.role != "table" or not chunk.context:
+        return ""
+    caption, _, header = chunk.context.partition("\n")
+    return caption if header and chunk.text.startswith(header) else chunk.context
+
+
+def _caption(hit: Hit) -> str:
+    caption = table_caption(hit)
+    return f'<div class="rag-src-caption">{html.escape(caption)}</div>' if caption else ""
+
+
 def render_citation(citation: Citation) -> str:
     """One cited passage of the sources panel, anchored at ``src-<n>``."""
     badges = _citation_badges(citation)
@@ -95,6 +110,7 @@ def render_citation(citation: Citation) -> str:
         f'<div class="rag-source" id="src-{citation.n}">'
         f'<div class="rag-src-head">{_source_heading(f"[{citation.n}]", citation.hit)}'
         f"{' ' + badges if badges else ''}</div>"
+        f"{_caption(citation.hit)}"
         f'<div class="rag-src-text">{highlight(citation.hit.chunk.text, citation.evidence)}</div>'
         "</div>"
     )
@@ -106,6 +122,7 @@ def render_hit(hit: Hit) -> str:
         '<div class="rag-source rag-uncited">'
         f'<div class="rag-src-head">{_source_heading("·", hit)}'
         f' <span class="rag-src-score">score {hit.score:.3f}</span></div>'
+        f"{_caption(hit)}"
         f'<div class="rag-src-text">{html.escape(hit.chunk.text)}</div>'
         "</div>"
     )

@@ -44,6 +44,7 @@ a.rag-cite { font-size: 0.8em; font-weight: 600; text-decoration: none; vertical
 .rag-src-n { font-weight: 700; }
 .rag-src-title { font-weight: 600; }
 .rag-src-page, .rag-src-score { color: var(--body-text-color-subdued); font-size: 0.9em; }
+.rag-src-caption { font-size: 0.85em; font-style: italic; color: var(--body-text-color-subdued); white-space: pre-wrap; margin-bottom: 2px; }
 .rag-src-text { white-space: pre-wrap; font-size: 0.88em; line-height: 1.5; max-height: 16em; overflow-y: auto; }
 .rag-src-text mark { background: rgba(250,204,21,0.55); color: inherit; padding: 0 1px; border-radius: 2px; }
 .rag-badge { font-size: 0.75em; padding: 1px 6px; border-radius: 4px; }
