@@ -69,6 +69,15 @@ class Chunk:
     context: str | None = None  # a table's caption and header, read with each row group
 
     @property
+    def caption(self) -> str:
+        """A table's caption and header, less the header its rows already start with; ""
+        for prose. Shown with the rows, which mean little without it."""
+        if self.role != "table" or not self.context:
+            return ""
+        caption, _, header = self.context.partition("\n")
+        return caption if header and self.text.startswith(header) else self.context
+
+    @property
     def search_text(self) -> str:
         """What is embedded and keyword-indexed: the text, after its context when it has one."""
         return f"{self.context}\n{self.text}" if self.context else self.text

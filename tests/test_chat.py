@@ -25,7 +25,7 @@ from ui.chat import (
     plain_text,
     render_answer_text,
 )
-from ui.sources import highlight, table_caption
+from ui.sources import highlight
 
 
 class IndexMissing(IngestError):
@@ -149,8 +149,8 @@ def test_a_cited_table_shows_its_caption_once_and_escaped():
     # A row group further down the table has no header of its own: the caption brings it.
     later = Chunk(doc_id="d5", title="InstructGPT", text="Chat 8.4%", start=0, end=9, role="table",
                   context="Table 1: Use case categories.\nUse-case (%)")
-    assert table_caption(Hit(row=6, chunk=later, score=0.5)) == "Table 1: Use case categories.\nUse-case (%)"
-    assert table_caption(GPT3) == ""
+    assert later.caption == "Table 1: Use case categories.\nUse-case (%)"
+    assert GPT3.chunk.caption == ""
 
 
 def test_uncited_passages_are_collapsed():

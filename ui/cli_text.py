@@ -13,7 +13,6 @@ import unicodedata
 from collections.abc import Sequence
 
 from rag.types import Answer
-from ui.sources import table_caption
 
 # Control characters other than tab and newline: a NUL or an escape sequence in a
 # question only garbles the prompt and the terminal the answer is printed to.
@@ -86,7 +85,7 @@ def print_sources(answer: Answer) -> None:
         link = f" — {chunk.url}" if chunk.url else ""
         flag = "" if c.supported else " (not verified)"
         flag += " (attributed)" if c.how == "attributed" else ""
-        caption = table_caption(c.hit)  # a table's rows mean little without it
+        caption = chunk.caption  # a table's rows mean little without it
         text = f"{snippet(caption, 80)} | {snippet(chunk.text)}" if caption else snippet(chunk.text)
         print(f"[{c.n}] {chunk.title}{page}{link}{flag} — {text}")
     if answer.unsupported:

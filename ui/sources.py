@@ -88,18 +88,8 @@ def _citation_badges(citation: Citation) -> str:
     return " ".join(badges)
 
 
-def table_caption(hit: Hit) -> str:
-    """A table passage's caption and header (its ``context``), less the header lines the
-    passage already starts with; "" for prose. A row group means little without them."""
-    chunk = hit.chunk
-    if chunk.role != "table" or not chunk.context:
-        return ""
-    caption, _, header = chunk.context.partition("\n")
-    return caption if header and chunk.text.startswith(header) else chunk.context
-
-
 def _caption(hit: Hit) -> str:
-    caption = table_caption(hit)
+    caption = hit.chunk.caption
     return f'<div class="rag-src-caption">{html.escape(caption)}</div>' if caption else ""
 
 
