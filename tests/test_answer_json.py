@@ -57,3 +57,14 @@ def test_cli_json_and_api_give_the_same_answer_fields(monkeypatch, capsys):
     assert [h["title"] for h in from_cli["retrieved"]] == [GPT3.chunk.title, OTHER.chunk.title]
     assert from_cli["standalone_question"] == ANSWER.standalone_question
     assert from_cli["timings"] == {"total_s": 1.2346, "tokens": 12}
+
+
+def test_a_table_passage_carries_its_caption_in_json():
+    from ui.answer_json import citation_json, hit_json
+
+    rows = "Use-case (%)\nGeneration 45.6%"
+    table = Hit(row=3, chunk=Chunk(doc_id="arxiv-2203.02155", title="InstructGPT", text=rows, start=0, end=len(rows),
+                                   role="table", context="Table 1: Use case categories.\nUse-case (%)"), score=0.5)
+    assert hit_json(table)["caption"] == "Table 1: Use case categories."
+    assert citation_json(Citation(n=1, hit=table))["caption"] == "Table 1: Use case categories."
+    assert hit_json(GPT3)["caption"] == ""

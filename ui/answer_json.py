@@ -8,17 +8,19 @@ from rag.types import Answer, Citation, Hit
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
-    """A retrieved passage: where it comes from, its scores and its text (``rag search --json``)."""
+    """A retrieved passage: where it comes from, its scores and its text (``rag search --json``);
+    ``caption`` is a table's caption (empty for prose)."""
     c = hit.chunk
     return {"doc_id": c.doc_id, "chunk_id": hit.row, "title": c.title, "page": c.page,
-            "score": round(hit.score, 6), "dense": hit.dense, "keyword": hit.keyword, "text": c.text}
+            "score": round(hit.score, 6), "dense": hit.dense, "keyword": hit.keyword, "text": c.text,
+            "caption": c.caption}
 
 
 def citation_json(citation: Citation) -> dict[str, Any]:
     """A numbered source of an answer, with how it was attached and whether it was verified."""
     c = citation.hit.chunk
     return {"n": citation.n, "doc_id": c.doc_id, "title": c.title, "page": c.page, "chunk_id": citation.hit.row,
-            "arxiv_id": c.arxiv_id, "url": c.url, "text": c.text, "how": citation.how,
+            "arxiv_id": c.arxiv_id, "url": c.url, "text": c.text, "caption": c.caption, "how": citation.how,
             "supported": citation.supported, "evidence": list(citation.evidence)}
 
 

@@ -196,6 +196,8 @@ def cmd_search(settings: Settings, args) -> int:
         dense = f"{hit.dense:.3f}" if hit.dense is not None else "-"
         bm25 = f"{hit.keyword:.2f}" if hit.keyword is not None else "-"
         print(f"[{i}] {hit.score:.4f} (cosine {dense}, bm25 {bm25})  {c.title}{page}  #{hit.row}")
+        if c.caption:
+            print(f"    {snippet(c.caption, 300)}")
         print(f"    {snippet(c.text, 2000)}")
     return 0
 
