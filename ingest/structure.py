@@ -58,8 +58,17 @@ def _row_like(line: str) -> bool:
     cells = sum(1 for t in tokens if _CELL_TOKEN.search(t))
     if cells / len(tokens) >= 0.25 and not (len(tokens) > 12 and _SENTENCE.search(s)):
         return True
-    # Label cells on a line of their own ("Closed", "Company executives").
-    return len(tokens) <= 5 and len(s) <= 50 and not _SENTENCE.search(s)
+    # Label cells on a line of their own ("Closed", "Company executives"), and a survey
+    # table's questions ("What is your nationality?").
+    return (len(tokens) <= 5 and len(s) <= 50 and not _SENTENCE.search(s)) or (s.endswith("?") and len(s) <= 60)
+
+
+def _short_row(line: str) -> bool:
+    """A short line with a number in it ("Male 50.0%"): a row, never the rest of a caption
+    that has no full stop ("Table 12: Labeler demographic data")."""
+    tokens = line.split()
+    cells = sum(1 for t in tokens if _CELL_TOKEN.search(t))
+    return 0 < len(tokens) <= 6 and cells >= 1 and cells / len(tokens) >= 0.25
 
 
 def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -107,7 +116,8 @@ def find_tables(text: str, start: int = 0, end: int | None = None) -> list[Table
             continue
         last = i
         while not _SENTENCE.search(text[lines[last][0] : lines[last][1]]) and last - i < _MAX_CAPTION_LINES - 1:
-            if last + 1 >= len(lines) or _CAPTION.match(text[lines[last + 1][0] : lines[last + 1][1]]):
+            following = text[lines[last + 1][0] : lines[last + 1][1]] if last + 1 < len(lines) else ""
+            if not following or _CAPTION.match(following) or _short_row(following):
                 break
             last += 1
         caption = " ".join(text[a:b].strip() for a, b in lines[i : last + 1])

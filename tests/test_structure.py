@@ -56,6 +56,39 @@ def test_a_caption_under_its_table_takes_the_rows_above_it():
     assert table.caption.startswith("Table 1: Accuracy") and table.header == "Method Time Accuracy"
 
 
+def test_a_caption_without_a_full_stop_ends_at_the_first_row():
+    text = "\n".join([
+        "Table 12: Labeler demographic data",
+        "What gender do you identify as?",
+        "Male 50.0%",
+        "Female 44.4%",
+        "What is your nationality?",
+        "Filipino 22%",
+        "Bangladeshi 22%",
+        "American 17%",
+        "We collected these answers in a voluntary, anonymous survey of the labelers we hired for the project.",
+    ])
+    [table] = find_tables(text)
+    assert table.caption == "Table 12: Labeler demographic data What gender do you identify as?"
+    rows = text[table.start : table.end].splitlines()
+    # The rows no longer hide in the caption, and a survey's questions stay among them.
+    assert rows[0] == "Male 50.0%" and "What is your nationality?" in rows and rows[-1] == "American 17%"
+
+
+def test_a_wrapped_caption_keeps_its_long_lines():
+    text = "\n".join([
+        "Table 4: The Transformer generalizes well to English constituency parsing, trained on 40K",
+        "sentences of the Wall Street Journal portion of the Penn Treebank (results on Section 23 of WSJ)",
+        "Parser Training WSJ 23 F1",
+        "Vinyals & Kaiser (2014) WSJ only 88.3",
+        "Transformer (4 layers) WSJ only 91.3",
+    ])
+    [table] = find_tables(text)
+    # The wrapped line has numbers too ("40K", "23"), but it is long: still the caption.
+    assert table.caption.endswith("Penn Treebank (results on Section 23 of WSJ)")
+    assert table.header == "Parser Training WSJ 23 F1"
+
+
 def test_a_table_mentioned_in_prose_is_no_table():
     text = (
         "The results are summarized in Table 3 and discussed below in more detail for each of the models.\n"
