@@ -1,6 +1,7 @@
 """Retrieval across documents and languages: routing by name, reference lists, the glossary, the floor."""
 
 import numpy as np
+import pytest
 
 from ingest.documents import Chunk
 from rag.answer import judge_relevance
@@ -159,3 +160,14 @@ def test_a_retrieval_only_follow_up_is_searched_with_the_question_before_it():
     assert model_free_standalone("那 GPT-2 呢?", history) == "OpenAI 是什么时候发布 GPT-2 的?"
     assert model_free_standalone("它的参数量有多大?", history) == "OpenAI 是什么时候发布 GPT-3 的? 它的参数量有多大?"
     assert model_free_standalone("GPT-3 有多少参数?", ()) == "GPT-3 有多少参数?"
+
+
+def test_table_depth_is_a_setting_that_reaches_the_retriever():
+    from rag.answer import Assistant
+    from rag.settings import Settings, SettingsError, load_settings
+    from tests.fakes import ScriptedGenerator
+
+    index = _table_index("table")
+    assert Assistant(index, Settings(table_depth=0), generator=ScriptedGenerator([])).retriever.table_depth == 0
+    with pytest.raises(SettingsError, match="table_depth"):
+        load_settings({"table_depth": -1}, environ={})
