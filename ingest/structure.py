@@ -58,6 +58,9 @@ def _row_like(line: str) -> bool:
     cells = sum(1 for t in tokens if _CELL_TOKEN.search(t))
     if cells / len(tokens) >= 0.25 and not (len(tokens) > 12 and _SENTENCE.search(s)):
         return True
+    # A long label and one value ("Indigenous / Native American / Alaskan Native 0.0%").
+    if len(s) <= 60 and _CELL_TOKEN.search(tokens[-1]) and not _SENTENCE.search(s):
+        return True
     # Label cells on a line of their own ("Closed", "Company executives"), and a survey
     # table's questions ("What is your nationality?").
     return (len(tokens) <= 5 and len(s) <= 50 and not _SENTENCE.search(s)) or (s.endswith("?") and len(s) <= 60)

@@ -63,6 +63,7 @@ def test_a_caption_without_a_full_stop_ends_at_the_first_row():
         "Male 50.0%",
         "Female 44.4%",
         "What is your nationality?",
+        "Indigenous / Native American / Alaskan Native 0.0%",
         "Filipino 22%",
         "Bangladeshi 22%",
         "American 17%",
@@ -71,7 +72,8 @@ def test_a_caption_without_a_full_stop_ends_at_the_first_row():
     [table] = find_tables(text)
     assert table.caption == "Table 12: Labeler demographic data What gender do you identify as?"
     rows = text[table.start : table.end].splitlines()
-    # The rows no longer hide in the caption, and a survey's questions stay among them.
+    # The rows no longer hide in the caption, and a survey's questions and long labels
+    # with one value stay among them.
     assert rows[0] == "Male 50.0%" and "What is your nationality?" in rows and rows[-1] == "American 17%"
 
 
