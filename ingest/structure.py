@@ -49,13 +49,18 @@ class Table:
         return f"{self.caption}\n{self.header}".strip()
 
 
+def _cells(tokens: list[str]) -> int:
+    """How many of a line's tokens read as table cells (a number or a mark)."""
+    return sum(1 for t in tokens if _CELL_TOKEN.search(t))
+
+
 def _row_like(line: str) -> bool:
     """A line that reads as a table row: short cells, many numbers or marks, not a sentence."""
     s = line.strip()
     if not s or len(s) > 120:
         return False
     tokens = s.split()
-    cells = sum(1 for t in tokens if _CELL_TOKEN.search(t))
+    cells = _cells(tokens)
     if cells / len(tokens) >= 0.25 and not (len(tokens) > 12 and _SENTENCE.search(s)):
         return True
     # A long label and one value ("Indigenous / Native American / Alaskan Native 0.0%").
@@ -70,7 +75,7 @@ def _short_row(line: str) -> bool:
     """A short line with a number in it ("Male 50.0%"): a row, never the rest of a caption
     that has no full stop ("Table 12: Labeler demographic data")."""
     tokens = line.split()
-    cells = sum(1 for t in tokens if _CELL_TOKEN.search(t))
+    cells = _cells(tokens)
     return 0 < len(tokens) <= 6 and cells >= 1 and cells / len(tokens) >= 0.25
 
 

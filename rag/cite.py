@@ -125,8 +125,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
-    compact = text.replace(",", "")  # as _all_in reads numbers
-    present = {n for n in numbers if n in compact}
+    present = _present(numbers, text)
     if numbers - present - given or not (present or words):
         return 0.0, ()
     found_words = {w for w in words if w in text}
@@ -138,10 +137,15 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     return score, found
 
 
+def _present(numbers: Set[str], normalized: str) -> set[str]:
+    """The numbers that occur in an already normalised passage (thousands separators ignored)."""
+    compact = normalized.replace(",", "")
+    return {n for n in numbers if n in compact}
+
+
 def _all_in(numbers: set[str], passage: str) -> bool:
     """Every number occurs in the passage (thousands separators ignored)."""
-    compact = _normalize(passage).replace(",", "")
-    return all(n in compact for n in numbers)
+    return _present(numbers, _normalize(passage)) == numbers
 
 
 def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset()) -> bool:

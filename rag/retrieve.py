@@ -228,8 +228,7 @@ class HybridRetriever(Retriever):
             (row, score * self.references_weight if chunks[row].role == "references" else score)
             for row, score in fused
         ]
-        order = {row: i for i, (row, _) in enumerate(fused)}
-        return sorted(weighed, key=lambda item: (-item[1], order[item[0]]))
+        return _resorted(fused, dict(weighed))
 
     def _tables(self, fused, keyword_groups):
         """A table that BM25 ranks near the top counts as ranked there by both rankers.
@@ -241,15 +240,9 @@ class HybridRetriever(Retriever):
         """
         if self.table_depth <= 0:
             return fused
-        full = sum(self.weights)
-        scores = dict(fused)
         chunks = self.index.chunks
-        for group in keyword_groups:
-            for rank, (row, _) in enumerate(group[: self.table_depth], start=1):
-                if chunks[row].role == "table":
-                    scores[row] = max(scores[row], full / (self.rrf_k + rank))
-        order = {row: i for i, (row, _) in enumerate(fused)}
-        return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
+        tops = [group[: self.table_depth] for group in keyword_groups]
+        return self._lifted(fused, tops, lambda row, _: chunks[row].role == "table")
 
     def _unblind(self, query, fused, dense_groups):
         """Lift Chinese passages BM25 could not read, for a question with no Chinese in it."""
@@ -262,11 +255,21 @@ class HybridRetriever(Retriever):
         # Dense rank alone also puts the least bad of unrelated passages first: only a
         # passage closer than every passage BM25 could read is lifted.
         bar = max((cosine for group in dense_groups for row, cosine in group if not blind(row)), default=-1.0)
+        return self._lifted(fused, dense_groups, lambda row, cosine: cosine >= bar and blind(row))
+
+    def _lifted(self, fused, groups, lift):
+        """``fused`` with each row that ``lift(row, score)`` picks in a one-sided ranking
+        scored as if both rankers had put it at its rank there."""
         full = sum(self.weights)
         scores = dict(fused)
-        for group in dense_groups:
-            for rank, (row, cosine) in enumerate(group, start=1):
-                if cosine >= bar and blind(row):
+        for group in groups:
+            for rank, (row, score) in enumerate(group, start=1):
+                if lift(row, score):
                     scores[row] = max(scores[row], full / (self.rrf_k + rank))
-        order = {row: i for i, (row, _) in enumerate(fused)}
-        return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
+        return _resorted(fused, scores)
+
+
+def _resorted(fused: list[tuple[int, float]], scores: dict[int, float]) -> list[tuple[int, float]]:
+    """The rows of ``fused`` ordered by their new ``scores``; ties keep the fused order."""
+    order = {row: i for i, (row, _) in enumerate(fused)}
+    return sorted(scores.items(), key=lambda item: (-item[1], order[item[0]]))
