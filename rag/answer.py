@@ -99,6 +99,7 @@ class Assistant:
             keyword_weight=settings.keyword_weight,
             balance_kinds=bool(settings.balance_kinds),
             table_depth=settings.table_depth,
+            named_depth=settings.named_depth,
         )
         if retriever is None and settings.rerank_depth:
             self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth)

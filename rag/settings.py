@@ -56,6 +56,9 @@ class Settings:
     # A table among BM25's first table_depth passages keeps that rank on the dense side too
     # (its numbers mean nothing to the embedder); 0 switches this off (README, Retrieval).
     table_depth: int = 5
+    # In a document the question names, BM25's first named_depth passages count as ranked
+    # there by every ranking; 0 switches this off (README, Retrieval).
+    named_depth: int = 2
     # >0: the top rerank_depth passages reranked by their best sentence. On dev it put
     # more answers in the top 5 (0.73 -> 0.80) but the 0.5B answered no more right (0.30
     # against 0.34) and refused fewer unanswerable questions (0.59 against 0.77): off
@@ -197,6 +200,8 @@ def _validate(s: Settings) -> None:
         problems.append("candidates must be at least top_k")
     if s.table_depth < 0:
         problems.append("table_depth must be 0 (off) or more")
+    if s.named_depth < 0:
+        problems.append("named_depth must be 0 (off) or more")
     if s.rerank_depth and s.rerank_depth < s.top_k:
         problems.append("rerank_depth must be 0 (off) or at least top_k")
     if s.chunk_size < 50 or not 0 <= s.chunk_overlap < s.chunk_size:

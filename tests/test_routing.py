@@ -112,6 +112,31 @@ def test_a_table_that_keywords_rank_first_is_not_sunk_by_its_cosine():
     assert HybridRetriever(_table_index("text"), candidates=3).search(question, 3)[0].row == 0
 
 
+def _named_index():
+    texts = [
+        "first author: Wayne Xin Zhao; A Survey of Large Language Models",  # the named survey's author list
+        "the survey reviews large language models",  # the named survey's prose
+        "models are large",  # the named survey's prose
+        "the first author of a survey of large language models",  # another document
+    ]
+    index = FakeIndex(texts, ["unused"])
+    docs = ["arxiv-2303.18223"] * 3 + ["llm-evolution-tree"]
+    index.chunks = [Chunk(doc_id=d, title=d, text=t, start=0, end=len(t)) for d, t in zip(docs, texts)]
+    index.documents = {d: DOCUMENTS[d] for d in set(docs)}
+    # The embedder cannot place a list of names: the author list is far from the question.
+    index.vectors = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    index.embedder = lambda: type("E", (), {"embed": staticmethod(lambda texts: np.array([[1.0, 0.0]], dtype=np.float32))})()
+    return index
+
+
+def test_inside_a_named_document_the_best_keyword_match_is_not_sunk_by_its_cosine():
+    question = "Who is the first author of 'A Survey of Large Language Models'?"
+    assert HybridRetriever(_named_index(), candidates=4).search(question, 2)[0].row == 0
+    assert 0 not in [h.row for h in HybridRetriever(_named_index(), candidates=4, named_depth=0).search(question, 2)]
+    # Only inside the named document: the same keyword match elsewhere gains nothing.
+    assert HybridRetriever(_named_index(), candidates=4).search("Who is the first author of it?", 4)[0].row != 0
+
+
 def test_the_glossary_pairs_terms_glossed_in_parentheses():
     glossary = Glossary.from_texts([
         "Transformer 的主要特点是其自注意力(self-attention)机制。",
@@ -160,6 +185,17 @@ def test_a_retrieval_only_follow_up_is_searched_with_the_question_before_it():
     assert model_free_standalone("那 GPT-2 呢?", history) == "OpenAI 是什么时候发布 GPT-2 的?"
     assert model_free_standalone("它的参数量有多大?", history) == "OpenAI 是什么时候发布 GPT-3 的? 它的参数量有多大?"
     assert model_free_standalone("GPT-3 有多少参数?", ()) == "GPT-3 有多少参数?"
+
+
+def test_named_depth_is_a_setting_that_reaches_the_retriever():
+    from rag.answer import Assistant
+    from rag.settings import Settings, SettingsError, load_settings
+    from tests.fakes import ScriptedGenerator
+
+    index = _named_index()
+    assert Assistant(index, Settings(named_depth=0), generator=ScriptedGenerator([])).retriever.named_depth == 0
+    with pytest.raises(SettingsError, match="named_depth"):
+        load_settings({"named_depth": -1}, environ={})
 
 
 def test_table_depth_is_a_setting_that_reaches_the_retriever():
