@@ -71,9 +71,28 @@ def substitute_followup(question: str, previous: str, patterns: Sequence[re.Patt
 
 def clean_rewrite(rewritten: str, question: str, previous: str) -> str:
     """The model's rewrite as a question: its first line without quotes or a label, or
-    the previous question and this one together when the rewrite is empty or rambles."""
+    the previous question and this one together when the rewrite is empty, rambles or is
+    no rewrite (see :func:`_rewrites`)."""
     rewritten = rewritten.strip().splitlines()[0].strip(" \"'“”") if rewritten.strip() else ""
     rewritten = re.sub(r"^(standalone question|rewritten question|问题)\s*[:：]\s*", "", rewritten, flags=re.I)
-    if 3 <= len(rewritten) <= 3 * len(question) + len(previous):
+    if 3 <= len(rewritten) <= 3 * len(question) + len(previous) and _rewrites(rewritten, question, previous):
         return rewritten
     return f"{previous} {question}"
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def _rewrites(rewritten: str, question: str, previous: str) -> bool:
+    """Whether a small model's rewrite is the follow-up made to stand alone. It is not when
+    it still points back ("How much worse was it?"), when it is the previous question
+    again, or when it holds a number neither question holds: then it is an answer
+    ("62B", "10年"), not a question."""
+    if needs_rewrite(rewritten) or _plain(rewritten) == _plain(previous):
+        return False
+    asked = set(_NUMBER.findall(question)) | set(_NUMBER.findall(previous))
+    return set(_NUMBER.findall(rewritten)) <= asked
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text).lower()

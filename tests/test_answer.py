@@ -117,6 +117,17 @@ def test_followup_rewrite_falls_back_to_the_model():
     assert len(gen.calls) == 2
 
 
+@pytest.mark.parametrize("rewrite", [
+    "2019",  # an answer, not a question: a number neither question holds
+    "它是哪一年发布的?",  # still points back
+    "GPT-2 有多少参数?",  # the previous question again
+])
+def test_a_rewrite_that_is_no_rewrite_gives_way_to_both_questions(rewrite):
+    assistant, gen = make([rewrite, "GPT-2 于 2019 年发布[1]。"])
+    answer, _ = run(assistant, "它是哪一年发布的?", [("GPT-2 有多少参数?", "15 亿[1]。")])
+    assert answer.standalone_question == "GPT-2 有多少参数? 它是哪一年发布的?"
+
+
 def test_bad_input():
     assistant, _ = make(["GPT-3 有 1750 亿个参数[1]。"])
     with pytest.raises(QuestionError, match="empty"):
