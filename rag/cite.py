@@ -121,8 +121,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     neither for nor against. The score is the share of the sentence's terms found in the
     passage, or, if higher, the share of the terms it adds to ``given`` (the question's):
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
-    needs a source; "… the inner-layer dimensionality … is 2048" adds only a number, and
-    only 2048 does.
+    needs a source.
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
@@ -133,10 +132,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
     new = words - given
-    # A number inside one of the question's words ("word2vec") restates the question too,
-    # and a single digit is in almost any passage: neither counts as what the sentence adds.
-    added = {n for n in present if sum(c.isdigit() for c in n) > 1 and not any(n in w for w in given)}
-    if given and (new or added):
+    if given and new:
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
 
