@@ -21,6 +21,8 @@ CJK_RE = re.compile(f"[{CJK}]")
 CJK_WITH_KANA_HANGUL = "\u3040-\u30ff" + CJK + "\uac00-\ud7af"
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+# A number as written, with its decimal point or thousands separators: "175", "1.5", "32,768".
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def is_cjk(ch: str) -> bool:

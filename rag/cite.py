@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
-from ingest.text import CJK, split_sentences as _split_text
+from ingest.text import CJK, NUMBER, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.types import Citation, Hit
 
@@ -28,7 +28,6 @@ from rag.types import Citation, Hit
 # text with it and the page links what it finds.
 MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
 _LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # A name with its version or model number: "gpt-3", "v1.1", "t5" -> (name, number).
 _NAME_NUMBER = re.compile(r"(?<![a-z])([a-z]+)[-_]?(\d+(?:\.\d+)*)")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
@@ -103,7 +102,7 @@ def strip_markers(sentence: str) -> str:
 def key_terms(text: str) -> tuple[set[str], set[str]]:
     """(numbers, words-and-Chinese-bigrams) that a supporting passage should contain."""
     norm = _normalize(strip_markers(text))
-    numbers = {n.replace(",", "") for n in _NUMBER.findall(norm)}
+    numbers = {n.replace(",", "") for n in NUMBER.findall(norm)}
     words = {w for w in _LATIN_WORD.findall(norm) if w not in _EN_STOP and not w.isdigit()}
     for run in _CJK_RUN.findall(norm):
         if len(run) == 1:

@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from rag.followup import needs_rewrite, substitute_followup
+from rag.followup import joined, needs_rewrite, substitute_followup
 from rag.metrics import QuestionResult, score_question
 from rag.questionset import Question, SourceResolver, load_questions, select_split
 from rag.report import Report, write_report
@@ -67,7 +67,7 @@ def model_free_standalone(question: str, history) -> str:
     if not history or not needs_rewrite(question):
         return question
     previous = history[-1][0]
-    return substitute_followup(question, previous) or f"{previous} {question}"
+    return substitute_followup(question, previous) or joined(question, previous)
 
 
 def run_eval(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.text import has_cjk
+from ingest.text import NUMBER, has_cjk
 from rag.relevance import COMMON_CAPITALISED, VERSIONED_NAME
 
 _NAME = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Za-z0-9]*(?:[\-.][A-Za-z0-9]+)*(?![A-Za-z0-9])")
@@ -77,10 +77,12 @@ def clean_rewrite(rewritten: str, question: str, previous: str) -> str:
     rewritten = re.sub(r"^(standalone question|rewritten question|问题)\s*[:：]\s*", "", rewritten, flags=re.I)
     if 3 <= len(rewritten) <= 3 * len(question) + len(previous) and _rewrites(rewritten, question, previous):
         return rewritten
+    return joined(question, previous)
+
+
+def joined(question: str, previous: str) -> str:
+    """A follow-up searched without a rewrite: the previous question, then this one."""
     return f"{previous} {question}"
-
-
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def _rewrites(rewritten: str, question: str, previous: str) -> bool:
@@ -90,8 +92,8 @@ def _rewrites(rewritten: str, question: str, previous: str) -> bool:
     ("62B", "10年"), not a question."""
     if needs_rewrite(rewritten) or _plain(rewritten) == _plain(previous):
         return False
-    asked = set(_NUMBER.findall(question)) | set(_NUMBER.findall(previous))
-    return set(_NUMBER.findall(rewritten)) <= asked
+    asked = set(NUMBER.findall(question)) | set(NUMBER.findall(previous))
+    return set(NUMBER.findall(rewritten)) <= asked
 
 
 def _plain(text: str) -> str:
