@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ingest.text import CJK, NUMBER, split_sentences as _split_text
 from rag.instructions import is_instruction
+from rag.measures import answers_another_measure
 from rag.types import Citation, Hit
 
 # A citation marker: [1], [1, 2], [1，2], 【1】, [^1] and [1-2] are all read as one; group 1
@@ -234,6 +235,9 @@ def cite(
       :func:`is_instruction`) is no evidence, and a sentence that is an instruction
       itself, or repeats such a passage, is dropped from the text (and listed in
       ``unsupported``): an injected instruction never becomes the answer;
+    - with a ``question``, a sentence whose numbers count only another measure than the
+      one asked ("55 billion parameters" for a context window, see :mod:`rag.measures`)
+      answers nothing;
     - with a ``question``, the sentence must be about it: the question shares a word or
       number with the sentence, with the passage's title, or with the passage sentences
       around the evidence (or, with ``similarity``, means what the sentence means). A
@@ -311,6 +315,8 @@ class _Checker:
         """Whether passage ``n`` supports ``sentence``, and the terms found in it."""
         if is_instruction(sentence) or self.sources[n - 1].orders:
             return False, ()
+        if self.question and answers_another_measure(strip_markers(sentence), self.question):
+            return False, ()  # "175 billion parameters" backs no answer to "how many GPUs"
         passage_text = self.sources[n - 1].text
         given = self.given_for(passage_text)
         score, evidence = support(sentence, passage_text, given)

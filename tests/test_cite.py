@@ -146,3 +146,13 @@ def test_cite_never_emits_markers_outside_passages(parts):
     for c in out.citations:
         assert 1 <= c.n <= 2
     assert all(n in (1, 2) for n in parse_markers(out.text))
+
+
+def test_a_sentence_that_counts_another_measure_than_asked_backs_nothing():
+    """True and in its passage, but not an answer: the question is refused, not answered
+    beside the point."""
+    h = hits("GPT-3 has 175 billion parameters and was trained on 300 billion tokens.")
+    beside = cite("GPT-3 was trained on 175 billion parameters [1].", h, question="How many GPUs were used to train GPT-3?")
+    assert not beside.citations[0].supported and beside.unsupported
+    asked = cite("GPT-3 was trained on 300 billion tokens [1].", h, question="How many tokens was GPT-3 trained on?")
+    assert asked.citations[0].supported and not asked.unsupported
