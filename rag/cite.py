@@ -138,9 +138,10 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
 
 
 def _present(numbers: Set[str], normalized: str) -> set[str]:
-    """The numbers that occur in an already normalised passage (thousands separators ignored)."""
+    """The numbers that occur in an already normalised passage (thousands separators
+    ignored), each as a whole number: "17" is not in "175B", "2017" or "1.17"."""
     compact = normalized.replace(",", "")
-    return {n for n in numbers if n in compact}
+    return {n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact)}
 
 
 def _all_in(numbers: set[str], passage: str) -> bool:

@@ -37,6 +37,15 @@ def test_support_requires_numbers():
     assert support("GPT-3 有 1800 亿参数", "GPT-3 拥有 1750 亿个参数")[0] == 0.0
 
 
+def test_a_number_is_backed_only_by_the_whole_number():
+    """"17" is not in "175B", "2017" or "1.17": part of another number backs nothing."""
+    for passage in ("GPT-3 has 175B parameters.", "GPT-3 came out after 2017.", "GPT-3 is 1.17 times larger."):
+        assert support("GPT-3 has 17 billion parameters.", passage)[0] == 0.0
+    for passage in ("GPT-3 has 17B parameters.", "GPT-3 有 17 亿参数", "GPT-3: 17, or 18,000 parameters"):
+        assert support("GPT-3 has 17 billion parameters.", passage)[0] > 0.5
+    assert support("GPT-4 supports 32,768 tokens.", "GPT-4 (32768 tokens)")[0] > 0.5
+
+
 def test_invalid_marker_removed_and_valid_one_checked():
     h = hits("GPT-3 拥有 1750 亿个参数。", "BERT 是编码器模型。")
     out = cite("GPT-3 有 1750 亿参数[1][7]。", h)
