@@ -129,12 +129,26 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     if numbers - present - given or not (present or words):
         return 0.0, ()
     found_words = {w for w in words if w in text}
+    anchors = {w for w in found_words | {g for g in given if g in text} if not (NUMBER.fullmatch(w) or _is_asking(w))}
+    if anchors and not _near_anchors(present - given, anchors, passage):
+        return 0.0, ()
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
     new = words - given
     if given and new:
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
+
+
+def _near_anchors(numbers: Set[str], anchors: Set[str], passage: str) -> bool:
+    """Each number stands within a sentence of a word the answer or question shares with
+    the passage: "17" in "详细的用法可以在项目网站上找到17" backs no context window."""
+    lines = [_normalize(x) for x in _split_text(passage)]
+    around = [" ".join(lines[max(0, i - 1) : i + 2]) for i in range(len(lines))]
+    return all(
+        any(_present({n}, line) and any(a in around[i] for a in anchors) for i, line in enumerate(lines))
+        for n in numbers
+    )
 
 
 def _present(numbers: Set[str], normalized: str) -> set[str]:
@@ -161,6 +175,11 @@ def is_refusal(text: str) -> bool:
 # Question words that say nothing about what is asked ("是多少", "什么"): a passage that
 # shares only these with a question is not about it.
 _ASKING_CHARS = frozenset("的是了吗呢么什哪谁怎何为多少几个在有和与")
+
+
+def _is_asking(word: str) -> bool:
+    """A Chinese bigram made with a question word ("是多", "什么"): it says nothing about what is asked."""
+    return bool(_CJK_RUN.fullmatch(word) and set(word) & _ASKING_CHARS)
 
 
 @dataclass(frozen=True)
@@ -204,7 +223,7 @@ def _unopposed(names: set[tuple[str, str]], passage: str) -> set[str]:
 def _asked_terms(question: str) -> set[str]:
     """The numbers, words and Chinese bigrams that say what ``question`` is about."""
     numbers, words = key_terms(question)
-    return numbers | {w for w in words if not (_CJK_RUN.fullmatch(w) and set(w) & _ASKING_CHARS)}
+    return numbers | {w for w in words if not _is_asking(w)}
 
 
 def cite(

@@ -165,3 +165,14 @@ def test_a_sentence_that_counts_another_measure_than_asked_backs_nothing():
     assert not beside.citations[0].supported and beside.unsupported
     asked = cite("GPT-3 was trained on 300 billion tokens [1].", h, question="How many tokens was GPT-3 trained on?")
     assert asked.citations[0].supported and not asked.unsupported
+
+
+def test_a_number_backs_a_claim_only_near_what_the_claim_is_about():
+    """A number elsewhere in the passage (here a footnote mark) is not the context window."""
+    passage = ("OpenAI has also released APIs for GPT-4, including gpt-4 and gpt-4-32k. Overall, the "
+               "choice depends on the application. The detailed usage is on their websites 17.")
+    question = "How long is the context window of GPT-4?"
+    far = cite("The context window of GPT-4 is 17 [1].", hits(passage), question=question)
+    assert not far.citations[0].supported and far.unsupported
+    near = cite("GPT-4 comes as gpt-4-32k [1].", hits(passage), question=question)
+    assert near.citations[0].supported and not near.unsupported
