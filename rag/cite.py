@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from ingest.text import CJK, NUMBER, split_sentences as _split_text
 from rag.instructions import is_instruction
-from rag.measures import answers_another_measure
+from rag.measures import answers_another_measure, quantities
 from rag.types import Citation, Hit
 
 # A citation marker: [1], [1, 2], [1，2], 【1】, [^1] and [1-2] are all read as one; group 1
@@ -125,12 +125,13 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
-    present = _present(numbers, text)
+    scaled = quantities(_normalize(strip_markers(sentence)))
+    present = _present(numbers, text, scaled)
     if numbers - present - given or not (present or words):
         return 0.0, ()
     found_words = {w for w in words if w in text}
     anchors = {w for w in found_words | {g for g in given if g in text} if not (NUMBER.fullmatch(w) or _is_asking(w))}
-    if anchors and not _near_anchors(present - given, anchors, passage):
+    if anchors and not _near_anchors(present - given, anchors, passage, scaled):
         return 0.0, ()
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
@@ -140,31 +141,35 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     return score, found
 
 
-def _near_anchors(numbers: Set[str], anchors: Set[str], passage: str) -> bool:
+def _near_anchors(numbers: Set[str], anchors: Set[str], passage: str, scaled: Mapping[str, set[int]]) -> bool:
     """Each number stands within a sentence of a word the answer or question shares with
     the passage: "17" in "详细的用法可以在项目网站上找到17" backs no context window."""
     lines = [_normalize(x) for x in _split_text(passage)]
     around = [" ".join(lines[max(0, i - 1) : i + 2]) for i in range(len(lines))]
     return all(
-        any(_present({n}, line) and any(a in around[i] for a in anchors) for i, line in enumerate(lines))
+        any(_present({n}, line, scaled) and any(a in around[i] for a in anchors) for i, line in enumerate(lines))
         for n in numbers
     )
 
 
-def _present(numbers: Set[str], normalized: str) -> set[str]:
+def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] | None = None) -> set[str]:
     """The numbers that occur in an already normalised passage (thousands separators
-    ignored), each as a whole number: "17" is not in "175B", "2017" or "1.17"."""
+    ignored), each as a whole number: "17" is not in "175B", "2017" or "1.17". With
+    ``scaled`` (the sentence's :func:`rag.measures.quantities`), a number written with a
+    magnitude is also found as the same quantity in another: "530 billion" in "5300亿"."""
     compact = normalized.replace(",", "")
-    return {n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact)}
-
-
-def _all_in(numbers: set[str], passage: str) -> bool:
-    """Every number occurs in the passage (thousands separators ignored)."""
-    return _present(numbers, _normalize(passage)) == numbers
+    values = set().union(*quantities(compact).values()) if scaled else set()
+    return {
+        n for n in numbers
+        if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact) or (scaled and scaled.get(n, set()) & values)
+    }
 
 
 def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset()) -> bool:
-    return _all_in(key_terms(sentence)[0] - given, passage)
+    """Every number of ``sentence`` not in ``given`` occurs in ``passage``, as written or
+    as the same quantity."""
+    numbers = key_terms(sentence)[0] - given
+    return _present(numbers, _normalize(passage), quantities(_normalize(strip_markers(sentence)))) == numbers
 
 
 def is_refusal(text: str) -> bool:

@@ -48,7 +48,12 @@ _ASKS = {
     m: re.compile("|".join(filter(None, (_asking(q), _ASKED_WITHOUT_UNIT.get(m)))), re.IGNORECASE)
     for m, (q, _) in _MEASURES.items()
 }
-_MAGNITUDE = r"(?:\s*(?:trillion|billion|million|thousand|hundred|[kmbt]|万亿|亿|万|千|百万))?"
+# A number's magnitude word, so that "530 billion", "530B" and "5300 亿" are one quantity.
+_MAGNITUDES = {"万亿": 10**12, "亿": 10**8, "百万": 10**6, "万": 10**4, "千": 10**3, "trillion": 10**12,
+               "billion": 10**9, "million": 10**6, "thousand": 10**3, "hundred": 100,
+               "t": 10**12, "b": 10**9, "m": 10**6, "k": 10**3}
+_MAGNITUDE = rf"(?:\s*(?:{'|'.join(_MAGNITUDES)}))?"
+_QUANTITY = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({'|'.join(_MAGNITUDES)})(?![a-z])")
 _CLASSIFIER = r"(?:\s*[个台块张颗名])?"
 # Up to two words between a number and its unit: "16 Cloud TPUs", "6144 TPU v4 chips".
 _BETWEEN = r"(?:\s+[a-z][\w.-]*){0,2}?"
@@ -62,6 +67,16 @@ _COUNTS = {
 # "2018 年", "in 2018 years": a date, not a time span.
 _YEAR = re.compile(r"(?:1[89]|20)\d\d(?!\d)\s*(?:年|years?)")
 _MONEY_SIGN = re.compile(rf"[$¥€£]\s*{NUMBER.pattern}")
+
+
+def quantities(normalized: str) -> dict[str, set[int]]:
+    """Each number of a normalised (casefolded) text written with a magnitude, and the
+    quantities it stands for: "1.17 亿" -> {"1.17": {117000000}}, "530b" -> {"530":
+    {530000000000}}."""
+    out: dict[str, set[int]] = {}
+    for number, magnitude in _QUANTITY.findall(normalized.replace(",", "")):
+        out.setdefault(number, set()).add(round(float(number) * _MAGNITUDES[magnitude]))
+    return out
 
 
 def asked_measures(question: str) -> set[str]:

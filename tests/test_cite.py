@@ -176,3 +176,16 @@ def test_a_number_backs_a_claim_only_near_what_the_claim_is_about():
     assert not far.citations[0].supported and far.unsupported
     near = cite("GPT-4 comes as gpt-4-32k [1].", hits(passage), question=question)
     assert near.citations[0].supported and not near.unsupported
+
+
+def test_a_quantity_is_backed_in_the_other_language_s_magnitude():
+    """"530 billion" is "5300亿", "117 million" is "1.17 亿": an English answer from a Chinese
+    passage keeps its source. Another quantity, or the bare number, is not backed."""
+    h = hits("如 Chinchilla,实现了 700 亿参数量性能超越 5300 亿参数量的 MT-NLG。")
+    question = "How many parameters does MT-NLG have?"
+    same = cite("MT-NLG has 530 billion parameters [1].", h, question=question, similarity=lambda a, b: 0.8)
+    assert same.citations[0].supported and not same.unsupported
+    other = cite("MT-NLG has 53 billion parameters [1].", h, question=question, similarity=lambda a, b: 0.8)
+    assert not other.citations[0].supported and other.unsupported
+    assert support("GPT-1 started with 117 million parameters.", "GPT-1 刚推出时有 1.17 亿个参数")[0] >= 0.5
+    assert support("GPT-1 started with 117 parameters.", "GPT-1 刚推出时有 1.17 亿个参数")[0] == 0.0
