@@ -125,20 +125,40 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
-    scaled = quantities(_normalize(strip_markers(sentence)))
-    present = _present(numbers, text, scaled)
-    if numbers - present - given or not (present or words):
+    present = _backed_numbers(sentence, passage, given)
+    if present is None or not (present or words):
         return 0.0, ()
     found_words = {w for w in words if w in text}
-    anchors = {w for w in found_words | {g for g in given if g in text} if not (NUMBER.fullmatch(w) or _is_asking(w))}
-    if anchors and not _near_anchors(present - given, anchors, passage, scaled):
-        return 0.0, ()
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
     new = words - given
     if given and new:
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
+
+
+def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset()) -> set[str] | None:
+    """The numbers of ``sentence`` that ``passage`` states, or None when it fails one: a
+    number not in ``given`` is missing, or stands more than a sentence away from every word
+    the sentence or question shares with the passage (when they share any)."""
+    numbers, words = key_terms(sentence)
+    text = _normalize(passage)
+    scaled = quantities(_normalize(strip_markers(sentence)))
+    present = _present(numbers, text, scaled)
+    if numbers - present - given:
+        return None
+    anchors = {w for w in words | given if w in text and _is_anchor(w)}
+    if anchors and not _near_anchors(present - given, anchors, passage, scaled):
+        return None
+    return present
+
+
+def _is_anchor(word: str) -> bool:
+    """A word that can place a number: not a number, a question word or a letter or two
+    ("s" of "OpenAI's" is on every line)."""
+    if NUMBER.fullmatch(word) or _is_asking(word):
+        return False
+    return len(word) > 2 or bool(_CJK_RUN.fullmatch(word))
 
 
 def _near_anchors(numbers: Set[str], anchors: Set[str], passage: str, scaled: Mapping[str, set[int]]) -> bool:
@@ -166,10 +186,8 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
 
 
 def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset()) -> bool:
-    """Every number of ``sentence`` not in ``given`` occurs in ``passage``, as written or
-    as the same quantity."""
-    numbers = key_terms(sentence)[0] - given
-    return _present(numbers, _normalize(passage), quantities(_normalize(strip_markers(sentence)))) == numbers
+    """``passage`` states every number of ``sentence`` (see :func:`_backed_numbers`)."""
+    return _backed_numbers(sentence, passage, given) is not None
 
 
 def is_refusal(text: str) -> bool:

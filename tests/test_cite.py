@@ -176,6 +176,10 @@ def test_a_number_backs_a_claim_only_near_what_the_claim_is_about():
     assert not far.citations[0].supported and far.unsupported
     near = cite("GPT-4 comes as gpt-4-32k [1].", hits(passage), question=question)
     assert near.citations[0].supported and not near.unsupported
+    # Nor does meaning stand in for words when the number is far from them.
+    loose = cite("Its window, said OpenAI's GPT-4 documentation, is 17 [1].", hits(passage), question=question,
+                 similarity=lambda a, b: 0.9)
+    assert not loose.citations[0].supported and loose.unsupported
 
 
 def test_a_quantity_is_backed_in_the_other_language_s_magnitude():
