@@ -178,11 +178,19 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
     ``scaled`` (the sentence's :func:`rag.measures.quantities`), a number written with a
     magnitude is also found as the same quantity in another: "530 billion" in "5300亿"."""
     compact = normalized.replace(",", "")
-    values = set().union(*quantities(compact).values()) if scaled else set()
-    return {
-        n for n in numbers
-        if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact) or (scaled and scaled.get(n, set()) & values)
-    }
+    written = quantities(compact) if scaled else {}
+    values = set().union(*written.values())
+
+    def stated(n: str) -> bool:
+        if scaled and scaled.get(n, set()) & values:
+            return True
+        # The same digits with another magnitude are another quantity: "5300 billion" is
+        # not "5300亿".
+        return not (scaled and n in scaled and n in written) and bool(
+            re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact)
+        )
+
+    return {n for n in numbers if stated(n)}
 
 
 def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset()) -> bool:
@@ -368,8 +376,18 @@ class _Checker:
         if self.similarity is None or not _numbers_match(sentence, passage_text, given):
             return False, evidence
         # Cross-lingual answers share no words with their passage; meaning still can.
-        ok = self.similarity(strip_markers(sentence), passage_text) >= self.min_similarity
+        ok = self.meaning(strip_markers(sentence), n, given) >= self.min_similarity
         return ok and self.about_question(sentence, n, evidence), evidence
+
+    def meaning(self, plain: str, n: int, given: Set[str]) -> float:
+        """How close ``plain`` is in meaning to passage ``n``: to the whole passage, or to a
+        passage sentence that holds its numbers ("530 billion parameters" against the one
+        sentence that says "5300亿参数量"), whichever is closer."""
+        src = self.sources[n - 1]
+        numbers = key_terms(plain)[0] - given
+        scaled = quantities(_normalize(plain))
+        lines = [line for line in src.sentences if numbers and _present(numbers, _normalize(line), scaled)]
+        return max([self.similarity(plain, src.text)] + [self.similarity(plain, line) for line in lines])
 
     def about_question(self, sentence: str, n: int, evidence: tuple[str, ...]) -> bool:
         """The sentence, or the passage around its evidence, is about what was asked."""
