@@ -115,8 +115,10 @@ def key_terms(text: str) -> tuple[set[str], set[str]]:
 def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
     """How well ``passage`` supports ``sentence``: (score in [0, 1], terms found).
 
-    Any number in the sentence that is missing from the passage makes the score 0: a
-    citation for "175B" must point at a passage that says 175. A number in ``given`` (the
+    Any number in the sentence that the passage does not state makes the score 0: a
+    citation for "175B" must point at a passage that says 175 (or the same quantity,
+    "1750 亿"), within a sentence of the words they share (see :func:`_backed_numbers`).
+    A number in ``given`` (the
     version of a name the question states, "SQuAD v1.1") may be missing; it then counts
     neither for nor against. The score is the share of the sentence's terms found in the
     passage, or, if higher, the share of the terms it adds to ``given`` (the question's):
