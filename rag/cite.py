@@ -118,9 +118,8 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     Any number in the sentence that the passage does not state makes the score 0: a
     citation for "175B" must point at a passage that says 175 (or the same quantity,
     "1750 亿"), within a sentence of the words they share (see :func:`_backed_numbers`).
-    A number in ``given`` (the
-    version of a name the question states, "SQuAD v1.1") may be missing; it then counts
-    neither for nor against. The score is the share of the sentence's terms found in the
+    A number in ``given`` (the version of a name the question states, "SQuAD v1.1") may
+    be missing; it then counts neither for nor against. The score is the share of the sentence's terms found in the
     passage, or, if higher, the share of the terms it adds to ``given`` (the question's):
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
     needs a source.
