@@ -119,8 +119,9 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     citation for "175B" must point at a passage that says 175 (or the same quantity,
     "1750 亿"), within a sentence of the words they share (see :func:`_backed_numbers`).
     A number in ``given`` (the version of a name the question states, "SQuAD v1.1") may
-    be missing; it then counts neither for nor against. The score is the share of the sentence's terms found in the
-    passage, or, if higher, the share of the terms it adds to ``given`` (the question's):
+    be missing; it then counts neither for nor against. The score is the share of the
+    sentence's terms found in the passage, or, if higher, the share of the terms it adds
+    to ``given`` (the question's):
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
     needs a source.
     """
@@ -187,7 +188,7 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
             return True
         # The same digits with another magnitude are another quantity: "5300 billion" is
         # not "5300亿".
-        return not (scaled and n in scaled and n in written) and bool(
+        return not (n in (scaled or {}) and n in written) and bool(
             re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact)
         )
 
@@ -387,7 +388,7 @@ class _Checker:
         src = self.sources[n - 1]
         numbers = key_terms(plain)[0] - given
         scaled = quantities(_normalize(plain))
-        lines = [line for line in src.sentences if numbers and _present(numbers, _normalize(line), scaled)]
+        lines = [line for line in src.sentences if _present(numbers, _normalize(line), scaled)] if numbers else []
         return max([self.similarity(plain, src.text)] + [self.similarity(plain, line) for line in lines])
 
     def about_question(self, sentence: str, n: int, evidence: tuple[str, ...]) -> bool:
