@@ -164,14 +164,28 @@ _CITATION_MARK = re.compile(
 _REFERENCE_HEADING = re.compile(r"^\s*(?:references?|bibliography|参考文献|参考资料|引用)\b", re.IGNORECASE)
 
 
+# A list item: "• Title, Arxiv 2023 Paper", "- ...", "[12] ...", "3. ...".
+_ITEM = re.compile(r"^\s*(?:[•·▪●\-*]|\[\d{1,3}\]|\d{1,3}[.)])\s")
+_MIN_ITEMS = 3
+_ITEMS_SHARE = 0.6
+
+
 def is_bibliography(text: str, section: str | None = None) -> bool:
     """Whether a passage is a reference or reading list rather than prose.
 
     A passage under a "References" heading is one; otherwise it must be dense with
     citation marks (years, venues, "arXiv", "et al.", "Paper •"): at least one every
-    60 characters and at least five in all. Prose that cites a few papers stays prose.
+    60 characters and at least five in all; or it must be mostly a list whose items
+    each cite (three items or more, holding 60% of its text or more). A reading list
+    under a Chinese subheading ("BERT风格的语言模型 ... • BERT: Pre-training ..., 2018,
+    Paper") has too few marks per character for the first test and is caught by the
+    second. Prose that cites a few papers stays prose.
     """
     if section and _REFERENCE_HEADING.match(section):
         return True
     marks = len(_CITATION_MARK.findall(text))
-    return marks >= 5 and marks * 60 >= len(text)
+    if marks >= 5 and marks * 60 >= len(text):
+        return True
+    lines = [line for line in text.splitlines() if line.strip()]
+    items = [line for line in lines if _ITEM.match(line) and _CITATION_MARK.search(line)]
+    return len(items) >= _MIN_ITEMS and sum(map(len, items)) >= _ITEMS_SHARE * sum(map(len, lines))

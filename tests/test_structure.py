@@ -114,3 +114,22 @@ def test_reference_lists_are_marked_and_prose_that_cites_is_not():
     assert is_bibliography("Alammar, J. The illustrated transformer.", section="References")
     chunks = chunk_document(_paper(reading_list + "\n\n" + prose), ChunkerSettings(size=300, overlap=0))
     assert [c.role for c in chunks] == ["references", "text"]
+
+
+def test_a_reading_list_under_a_heading_is_marked_though_sparse_in_marks():
+    # One year and one "Paper" per item: too few marks per character for the density
+    # test, yet every item cites.
+    reading_list = (
+        "BERT风格的语言模型:编码器-解码器或仅编码器(Encoder-Decoder or Encoder-only)\n\n"
+        "• BERT BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding, 2018, Paper\n"
+        "• RoBERTa ALBERT: A Lite BERT for Self-supervised Learning of Language Representations, 2019, Paper\n"
+        "• DistilBERT DistilBERT, a distilled version of BERT: smaller, faster, cheaper and lighter, 2019, Paper"
+    )
+    bulleted_prose = (
+        "The article makes three points about the models of 2019:\n"
+        "• Encoder-only models such as BERT were fine-tuned for each task and led on understanding benchmarks.\n"
+        "• Decoder-only models grew quickly after GPT-3 (2020) and now lead on generation.\n"
+        "• Open models from Meta let many groups study large models without training their own."
+    )
+    assert is_bibliography(reading_list)
+    assert not is_bibliography(bulleted_prose)
