@@ -2,8 +2,9 @@
 
 Owns the names a document answers to. They are all taken from the index: the title and
 its parts, the words of the document id ("llm-evolution-tree" gives the English
-"evolution tree" to a Chinese article), the arXiv id, and for a Chinese version of a
-paper "中文版"/"Chinese". A question names a document when it uses a naming word
+"evolution tree" to a Chinese article), the arXiv id, the name a paper's abstract gives
+what it presents ("called negative sampling", "We call the resulting models
+InstructGPT"), and for a Chinese version of a paper "中文版"/"Chinese". A question names a document when it uses a naming word
 ("article", "paper", "survey", 文章, 论文, 综述, 《…》, a quoted title, an arXiv id) and shares with one
 document's names more than with any other: each shared word counts by how few
 documents use it, so "evolution tree" picks one article where "LLM" picks none.
@@ -29,6 +30,16 @@ _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
 # Words that name what kind of thing a document is, not which one: every document has them.
 _GENERIC_WORDS = "article paper arxiv 文章 论文"
 _MIN_SCORE = 1.2  # a word only two of a dozen documents share (log 6 = 1.8) passes; "llm" does not
+# The name a paper gives what it presents, in its abstract: "a simple alternative to the
+# hierarchical softmax called negative sampling", "We call the resulting models
+# InstructGPT", "We propose a new simple network architecture, the Transformer". Readers
+# name the paper by it ("the negative sampling paper", "the InstructGPT paper").
+_SELF_NAME = re.compile(
+    r"(?:\bcalled|\bdubbed|\b(?i:we)\s+call\s+(?:it|them|this\s+\w+|the\s+resulting\s+\w+))\s+(?:the\s+)?"
+    r"(?P<name>[A-Z][\w\-]{1,30}|[a-z]{3,}\s[a-z]{3,}(?=[\s,.;]))"
+    r"|\b(?:propose|present|introduce)\s+(?:a\s+|an\s+)?[^,.;]{0,50},\s+the\s+(?P<apposed>[A-Z][\w\-]{1,30})"
+)
+_ABSTRACT = re.compile(r"\bAbstract\b(.*?)(?:\bIntroduction\b|$)", re.DOTALL | re.IGNORECASE)
 
 
 @functools.cache
@@ -37,14 +48,26 @@ def _generic() -> frozenset[str]:
     return frozenset(tokenize(_GENERIC_WORDS))
 
 
+def self_names(first_page: str) -> list[str]:
+    """The names a paper's abstract gives what it presents ("negative sampling",
+    "InstructGPT", "Transformer"); the whole page stands in for an abstract without heading."""
+    found = _ABSTRACT.search(first_page)
+    abstract = " ".join((found.group(1) if found else first_page).split())
+    return list(dict.fromkeys(m.group("name") or m.group("apposed") for m in _SELF_NAME.finditer(abstract)))
+
+
 class DocumentNames:
     """The names of an index's documents, and which of them a question names."""
 
-    def __init__(self, documents: Mapping[str, Mapping]):
+    def __init__(self, documents: Mapping[str, Mapping], first_pages: Mapping[str, str] | None = None):
+        """``first_pages`` maps a paper's doc_id to the text of its first page, where its
+        abstract names what it presents (see :func:`self_names`)."""
         self.names: dict[str, set[str]] = {}
         self.lang: dict[str, str | None] = {}
+        first_pages = first_pages or {}
         for doc_id, meta in documents.items():
             words = [meta.get("title") or "", re.sub(r"^arxiv-", "", doc_id).replace("-", " ")]
+            words += self_names(first_pages.get(doc_id, ""))
             if meta.get("kind") == "paper" and meta.get("lang") == "zh":
                 words.append("中文版 Chinese")
             names = set(tokenize(" ".join(words))) - _generic()

@@ -150,7 +150,11 @@ class HybridRetriever(Retriever):
         self.references_weight = references_weight
         self.table_depth = table_depth
         self.named_depth = named_depth
-        self.names = DocumentNames(index.documents)
+        first_pages: dict[str, str] = {}
+        for chunk in index.chunks:
+            if chunk.page == 1 and index.documents.get(chunk.doc_id, {}).get("kind") == "paper":
+                first_pages[chunk.doc_id] = first_pages.get(chunk.doc_id, "") + "\n" + chunk.text
+        self.names = DocumentNames(index.documents, first_pages)
         self.rows_of: dict[str, list[int]] = {}
         for row, chunk in enumerate(index.chunks):
             self.rows_of.setdefault(chunk.doc_id, []).append(row)

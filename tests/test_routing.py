@@ -7,7 +7,7 @@ from ingest.documents import Chunk
 from rag.answer import judge_relevance
 from rag.evaluate import model_free_standalone
 from rag.glossary import Glossary
-from rag.names import DocumentNames
+from rag.names import DocumentNames, self_names
 from rag.retrieve import HybridRetriever
 from rag.types import Hit
 from tests.fakes import FakeIndex
@@ -34,6 +34,30 @@ def test_a_document_is_named_by_title_short_name_arxiv_id_or_book_title_marks():
     # The same survey in two languages: the question's language decides; "中文版" names the translation.
     assert names.named("According to the survey, how many layers does PaLM have?") == ("arxiv-2303.18223",)
     assert names.named("中文版综述里 PaLM 有多少层?") == ("arxiv-2303.18223-zh",)
+
+
+def test_a_paper_is_named_by_what_its_abstract_calls_what_it_presents():
+    documents = {
+        **DOCUMENTS,
+        "arxiv-1810.04805": {"title": "BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
+                             "kind": "paper", "lang": "en"},
+        "arxiv-2203.02155": {"title": "Training language models to follow instructions with human feedback",
+                             "kind": "paper", "lang": "en"},
+    }
+    first_pages = {
+        "arxiv-1310.4546": "Abstract\nWe also describe a simple alternative to the hierarchical softmax called negative\n"
+                           "sampling. 1 Introduction\nDistributed representations of words called word vectors ...",
+        "arxiv-2203.02155": "Training language models ...\nAbstract\nWe call the resulting models InstructGPT. In human "
+                            "evaluations ...",
+    }
+    assert self_names(first_pages["arxiv-1310.4546"]) == ["negative sampling"]  # not what the introduction calls things
+    assert self_names("Abstract We propose a new simple network architecture, the Transformer, based solely on attention.") == ["Transformer"]
+    question = "In the negative sampling paper, how many negative samples are recommended for small training datasets?"
+    assert DocumentNames(documents).named(question) != ("arxiv-1310.4546",)  # "training" named two other papers
+    named = DocumentNames(documents, first_pages)
+    assert named.named(question) == ("arxiv-1310.4546",)
+    assert named.named("According to the InstructGPT paper, how many labelers were hired?") == ("arxiv-2203.02155",)
+    assert DocumentNames(documents).named("According to the InstructGPT paper, how many labelers were hired?") == ()
 
 
 def test_no_document_is_named_without_a_naming_word_or_by_generic_words():
