@@ -4,10 +4,11 @@ Owns the names a document answers to. They are all taken from the index: the tit
 its parts, the words of the document id ("llm-evolution-tree" gives the English
 "evolution tree" to a Chinese article), the arXiv id, the name a paper's abstract gives
 what it presents ("called negative sampling", "We call the resulting models
-InstructGPT"), and for a Chinese version of a paper "中文版"/"Chinese". A question names a document when it uses a naming word
-("article", "paper", "survey", 文章, 论文, 综述, 《…》, a quoted title, an arXiv id) and shares with one
-document's names more than with any other: each shared word counts by how few
-documents use it, so "evolution tree" picks one article where "LLM" picks none.
+InstructGPT"), and for a Chinese version of a paper "中文版"/"Chinese". A question names
+a document when it uses a naming word ("article", "paper", "survey", 文章, 论文, 综述,
+《…》, a quoted title, an arXiv id) and shares with one document's names more than with
+any other: each shared word counts by how few documents use it, so "evolution tree"
+picks one article where "LLM" picks none.
 """
 
 from __future__ import annotations
