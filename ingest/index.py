@@ -124,6 +124,10 @@ class Index(SearchIndex):
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(row), float(scores[row])) for row in order if scores[row] > 0]
 
+    def vocabulary(self) -> frozenset[str]:
+        """The terms of the keyword index."""
+        return frozenset(self._keyword.vocab_dict) if self._keyword is not None else frozenset()
+
     def embedder(self) -> Embedder:
         """The embedder this index was built with (from the manifest), made once."""
         with self._lock:

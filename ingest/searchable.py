@@ -13,6 +13,7 @@ import numpy as np
 
 from ingest.documents import Chunk
 from ingest.embed import Embedder
+from ingest.keyword import tokenize
 
 
 class SearchIndex(ABC):
@@ -42,3 +43,7 @@ class SearchIndex(ABC):
     @abstractmethod
     def vector(self, row: int) -> np.ndarray:
         """The unit vector of chunk ``row``."""
+
+    def vocabulary(self) -> frozenset[str]:
+        """The terms keyword search can match (:func:`ingest.keyword.tokenize` of every chunk)."""
+        return frozenset(term for chunk in self.chunks for term in tokenize(chunk.text))

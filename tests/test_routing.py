@@ -6,7 +6,7 @@ import pytest
 from ingest.documents import Chunk
 from rag.answer import judge_relevance
 from rag.evaluate import model_free_standalone
-from rag.glossary import Glossary
+from rag.glossary import Dictionary, Glossary
 from rag.names import DocumentNames, self_names
 from rag.retrieve import HybridRetriever
 from rag.types import Hit
@@ -185,6 +185,34 @@ def test_an_english_question_reaches_a_chinese_passage_through_the_glossary():
     question = "Why can self-attention process a sequence in parallel?"
     assert HybridRetriever(index, candidates=2).search(question, 1)[0].row == 0
     assert HybridRetriever(index, candidates=2, glossary=False).search(question, 1)[0].row == 1
+
+
+def test_the_dictionary_translates_the_words_the_corpus_uses_and_no_vague_ones():
+    pairs = [("公司", "company"), ("企业", "company"), ("领先", "lead"), ("领导", "lead"), ("铅", "lead"),
+             ("数据", "data"), ("资料", "data"), ("材料", "data"), ("神经网络", "neural network")]
+    vocabulary = {"公司", "领先", "数据", "资料", "材料", "神经网络", "company", "lead", "neural", "network"}
+    dictionary = Dictionary(pairs, vocabulary)
+    # "企业", "领导" and "铅" are not in the corpus; "data" has three Chinese words in it: too vague.
+    assert dictionary.translations("Which company kept the lead in data?") == ["公司", "领先"]
+    assert dictionary.translations("What are neural networks?") == ["神经网络"]  # a pair, and a plural
+    assert dictionary.translations("哪家公司一直领先?") == ["company", "lead"]
+
+
+def test_the_dictionary_is_cc_cedict_from_the_installed_package():
+    dictionary = Dictionary.for_vocabulary({"公司", "领先", "company"})
+    assert "公司" in dictionary.translations("Which company has kept the lead?")
+    assert dictionary.translations("哪家公司?") == ["company"]
+
+
+def test_an_english_question_reaches_a_chinese_passage_through_the_dictionary():
+    texts = ["OpenAI 公司一直保持领先地位。", "the lead of a company in an English passage"]
+    index = FakeIndex(texts, ["nothing-shared"])
+    index.documents = {"doc0": {"kind": "article", "lang": "zh"}, "doc1": {"kind": "article", "lang": "en"}}
+    index.search_keyword = lambda q, k: [(0, 2.0)] if "公司" in q else [(1, 1.0)]
+    index.vocabulary = lambda: frozenset({"公司", "领先"})
+    question = "Which company has kept the lead?"
+    assert HybridRetriever(index, candidates=2).search(question, 1)[0].row == 0
+    assert HybridRetriever(index, candidates=2, dictionary=False).search(question, 1)[0].row == 1
 
 
 def test_the_floor_needs_some_closeness_in_meaning_besides_shared_keywords():
