@@ -196,12 +196,17 @@ def test_the_dictionary_translates_the_words_the_corpus_uses_and_no_vague_ones()
     assert dictionary.translations("Which company kept the lead in data?") == ["公司", "领先"]
     assert dictionary.translations("What are neural networks?") == ["神经网络"]  # a pair, and a plural
     assert dictionary.translations("哪家公司一直领先?") == ["company", "lead"]
+    # A Chinese word is vague by all its senses, not only those the corpus uses.
+    vague = Dictionary([("根据", "basis"), ("根据", "foundation"), ("根据", "according to"), ("作者", "author")],
+                       {"basis", "foundation", "according", "author", "根据", "作者"})
+    assert vague.translations("根据作者的说明") == ["author"]
 
 
 def test_the_dictionary_is_cc_cedict_from_the_installed_package():
-    dictionary = Dictionary.for_vocabulary({"公司", "领先", "company"})
+    dictionary = Dictionary.for_vocabulary({"公司", "领先", "company", "参数", "parameter"})
     assert "公司" in dictionary.translations("Which company has kept the lead?")
-    assert dictionary.translations("哪家公司?") == ["company"]
+    assert dictionary.translations("GPT-3 有多少参数?") == ["parameter"]
+    assert dictionary.translations("哪家公司?") == []  # company, firm, corporation, incorporated: too vague
 
 
 def test_an_english_question_reaches_a_chinese_passage_through_the_dictionary():
