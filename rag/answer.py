@@ -21,6 +21,7 @@ from ingest.searchable import SearchIndex
 from rag import prompt as prompts
 from rag.followup import clean_rewrite, needs_rewrite, substitute_followup
 from rag.generate import Generator, make_generator
+from rag.glossary import Translator
 from rag.pipeline import (
     Asked,
     CachedSimilarity,
@@ -87,12 +88,16 @@ class Assistant:
         generator: Generator | None = None,
         retriever: Retriever | None = None,
         fast_generator: Generator | None = None,
+        translator: Translator | None = None,
     ):
         self.index = index
         self.settings = settings
         self.profile = profile_for(settings.llm, settings.profile)
+        # The question's terms in the other language: for keyword search and the floor.
+        self.translator = translator or Translator.for_index(index)
         self.retriever = retriever or HybridRetriever(
             index,
+            translator=self.translator,
             candidates=settings.candidates,
             rrf_k=settings.rrf_k,
             dense_weight=settings.dense_weight,
@@ -144,6 +149,7 @@ class Assistant:
             settings,
             generator=self._generator if llm is None else None,
             retriever=self.retriever if index is None else None,
+            translator=self.translator if index is None else None,
         )
 
     def fast_assistant(self) -> "Assistant":
@@ -153,7 +159,8 @@ class Assistant:
             if self._fast is None:
                 s = self.settings
                 fast = s.replace(llm=s.fast_llm, evidence_chars=s.fast_evidence_chars, fast=False, fast_llm="")
-                self._fast = Assistant(self.index, fast, generator=self._fast_generator, retriever=self.retriever)
+                self._fast = Assistant(self.index, fast, generator=self._fast_generator, retriever=self.retriever,
+                                       translator=self.translator)
         return self._fast
 
     @property
@@ -255,7 +262,8 @@ class Assistant:
         evidence_chars = s.fast_evidence_chars if fast else s.evidence_chars
         # Evidence picked across passages draws on more of them than are judged or quoted whole.
         retrieved = retrieve(self.retriever, self.index.embedder(), standalone, max(top_k, s.evidence_passages) if evidence_chars else top_k)
-        relevance = judge_relevance(standalone, retrieved.hits[:top_k], s.min_dense, s.min_keyword_coverage, s.min_dense_with_keywords)
+        relevance = judge_relevance(standalone, retrieved.hits[:top_k], s.min_dense, s.min_keyword_coverage,
+                                    s.min_dense_with_keywords, " ".join(self.translator.translations(standalone)))
         log.info("relevance %s for %r", relevance, standalone)
         prompt = self._prompt(asked, retrieved, top_k, passage_budget or s.passage_budget, evidence_chars) if relevance.ok else None
         return Prepared(asked, standalone, rewrite_s, retrieved, prompt)

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Set
 
 from ingest.keyword import STOPWORDS, segment
+from ingest.searchable import SearchIndex
 from ingest.text import CJK, has_cjk
 
 # A Chinese run then an English gloss: "其自注意力(self-attention)".
@@ -179,4 +180,35 @@ class Dictionary:
     def _zh(self, english: str) -> set[str]:
         """The Chinese words for a word or pair, or for it with a plural "s" dropped."""
         return self.zh_of.get(english) or (self.zh_of.get(english[:-1], set()) if english.endswith("s") else set())
+
+
+class Translator:
+    """A question's terms in the other language, from an index's glossary and CC-CEDICT.
+
+    Keyword search adds them to its query; the relevance floor counts them as the
+    question's keywords, so a passage found through them is not refused for sharing no
+    word with the question as asked.
+    """
+
+    def __init__(self, sources: Iterable[Glossary | Dictionary]):
+        self.sources = tuple(sources)
+
+    @classmethod
+    def for_index(cls, index: SearchIndex, *, glossary: bool = True, dictionary: bool = True) -> "Translator":
+        """The glossary of ``index``'s Chinese passages and CC-CEDICT kept to its terms (each optional)."""
+        sources: list[Glossary | Dictionary] = []
+        if glossary:
+            sources.append(Glossary.from_texts(c.text for c in index.chunks if c.lang == "zh"))
+        if dictionary:
+            sources.append(Dictionary.for_vocabulary(index.vocabulary()))
+        return cls(sources)
+
+    def translations(self, query: str) -> list[str]:
+        """The other-language terms of ``query`` (the glossary's first), once each."""
+        return list(dict.fromkeys(term for source in self.sources for term in source.translations(query)))
+
+    def expand(self, query: str) -> str:
+        """``query`` followed by its translations."""
+        extra = self.translations(query)
+        return f"{query} {' '.join(extra)}" if extra else query
 

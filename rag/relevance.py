@@ -83,17 +83,26 @@ class Relevance:
 
 
 def judge_relevance(
-    question: str, hits: Sequence[Hit], min_dense: float, min_coverage: float, min_dense_with_keywords: float = 0.0
+    question: str,
+    hits: Sequence[Hit],
+    min_dense: float,
+    min_coverage: float,
+    min_dense_with_keywords: float = 0.0,
+    translated: str = "",
 ) -> Relevance:
     """The relevance floor: a close passage by meaning or by keywords, and no unknown names.
 
     Passages close by keywords alone must still be ``min_dense_with_keywords`` close in
     meaning: a question that shares a year and a common word with a reference list
-    ("Who won the 2022 FIFA World Cup?") is not about it.
+    ("Who won the 2022 FIFA World Cup?") is not about it. ``translated`` holds the
+    question's terms in the other language (what keyword search also looked for): the
+    passages cover the question by its own words or by those, whichever share is higher.
     """
     texts = [h.chunk.text for h in hits]
     best = max((h.dense for h in hits if h.dense is not None), default=0.0)
     coverage = keyword_coverage(question, texts)
+    if translated:
+        coverage = max(coverage, keyword_coverage(translated, texts))
     missing = tuple(missing_names(question, texts))
     close = best >= min_dense or (coverage >= min_coverage and best >= min_dense_with_keywords)
     ok = bool(hits) and close and not missing

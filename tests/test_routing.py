@@ -230,6 +230,16 @@ def test_the_floor_needs_some_closeness_in_meaning_besides_shared_keywords():
     assert judge_relevance(question, close, 0.28, 0.45, min_dense_with_keywords=0.15).ok
 
 
+def test_the_floor_counts_the_question_s_words_in_the_other_language():
+    chunk = Chunk(doc_id="d", title="d", text="Noam proposed scaled dot-product attention and multi-head attention.",
+                  start=0, end=70)
+    hits = [Hit(0, chunk, 0.1, dense=0.23)]
+    question = "是谁提出了缩放点积注意力?"
+    assert not judge_relevance(question, hits, 0.28, 0.45, 0.15).ok  # no word of the question is in the passage
+    assert judge_relevance(question, hits, 0.28, 0.45, 0.15, translated="scaling dot product").ok
+    assert not judge_relevance(question, [Hit(0, chunk, 0.1, dense=0.1)], 0.28, 0.45, 0.15, translated="dot product").ok
+
+
 def test_a_document_name_is_not_an_unknown_name_to_refuse():
     chunk = Chunk(doc_id="d", title="d", text="The CBOW and Skip-gram architectures are proposed.", start=0, end=50)
     hits = [Hit(0, chunk, 0.1, dense=0.5)]
