@@ -123,8 +123,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     sentence's terms found in the passage, or, if higher, the share of the terms it adds
     to ``given`` (the question's):
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
-    needs a source; "The inner-layer dimensionality … is 2048" restates it, and only
-    2048 does.
+    needs a source.
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
@@ -135,7 +134,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
     new = words - given
-    if given and (new or present):
+    if given and new:
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
 
