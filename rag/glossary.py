@@ -3,7 +3,8 @@
 Owns how a question's terms are carried into the other language: an English question
 gets the Chinese terms of the English terms it uses added to its keyword query, and a
 Chinese question the English ones, so BM25 can read passages in the other language.
-Two sources, both made when a retriever is made (no index change):
+Two sources, read from the index when an assistant (or a retriever) is made, with no
+index change; :class:`Translator` joins them:
 
 - :class:`Glossary`: the corpus's own glosses. Chinese writers gloss terms in
   parentheses, "自注意力(self-attention)", "Transformer(变换器)"; the chunks hold about
@@ -80,11 +81,6 @@ class Glossary:
                 found.extend(sorted(self.en_of[match.group(0)]))
         return list(dict.fromkeys(t for t in found if t.lower() not in query.lower()))
 
-    def expand(self, query: str) -> str:
-        """``query`` followed by the translations of its glossary terms."""
-        extra = self.translations(query)
-        return f"{query} {' '.join(extra)}" if extra else query
-
 
 def _alternation(terms, *, english: bool):
     """One regex for all ``terms``, longest first; English terms match whole words only."""
@@ -145,11 +141,11 @@ class Dictionary:
         # Chinese word's senses are the dictionary's whatever the corpus ("根据": according
         # to, based on, basis, foundation), so it is vague or not by all of them.
         self.zh_of = {k: v for k, v in zh_of.items() if len(v) <= _DICTIONARY_SENSES}
-        self.en_of = {
-            zh: kept
-            for zh, all_senses in senses.items()
-            if len(all_senses) <= _DICTIONARY_SENSES and (kept := {en for en in all_senses if all(w in vocabulary for w in en.split())})
-        }
+        self.en_of: dict[str, set[str]] = {}
+        for zh, all_senses in senses.items():
+            kept = {en for en in all_senses if all(word in vocabulary for word in en.split())}
+            if kept and len(all_senses) <= _DICTIONARY_SENSES:
+                self.en_of[zh] = kept
 
     @classmethod
     def for_vocabulary(cls, vocabulary: Set[str]) -> "Dictionary":
