@@ -36,7 +36,7 @@ from ingest.text import has_cjk  # noqa: E402
 from rag import prompt as prompts  # noqa: E402
 from rag.answer import Assistant  # noqa: E402
 from rag.evaluate import model_free_standalone  # noqa: E402
-from rag.glossary import Dictionary, Glossary  # noqa: E402
+from rag.glossary import Dictionary, Glossary, Translator  # noqa: E402
 from rag.metrics import answer_rank, hit_at, source_rank, wilson  # noqa: E402
 from rag.questionset import SourceResolver, load_questions, select_split  # noqa: E402
 from rag.retrieve import HybridRetriever, Retriever, rrf_fuse  # noqa: E402
@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     dictionary_build_s = time.perf_counter() - started
     common = dict(candidates=settings.candidates, rrf_k=settings.rrf_k, dense_weight=settings.dense_weight,
                   keyword_weight=settings.keyword_weight, balance_kinds=bool(settings.balance_kinds))
-    without = HybridRetriever(index, glossary=False, dictionary=False, **common)
-    glossary_only = HybridRetriever(index, dictionary=False, **common)
+    without = HybridRetriever(index, translator=Translator([]), **common)
+    glossary_only = HybridRetriever(index, translator=Translator([glossary]), **common)
     shipped = assistant.retriever
     assistant.load_model()
 

@@ -122,8 +122,8 @@ class HybridRetriever(Retriever):
     With ``balance_kinds`` each kind of document (articles, papers) is ranked on its own before fusion, so thousands of
     paper chunks can't crowd the few article chunks out of the candidates: on the
     project's question set this lifted source hit@5 from 0.76 to 0.88. The keyword query
-    also carries the question's terms in the other language (``translator``; made from
-    the index when not given, ``glossary`` and ``dictionary`` choosing its sources).
+    also carries the question's terms in the other language (``translator``; the index's
+    glossary and dictionary when not given).
     """
 
     def __init__(
@@ -137,8 +137,6 @@ class HybridRetriever(Retriever):
         balance_kinds: bool = True,
         route_weight: float = 1.0,
         references_weight: float = 0.5,
-        glossary: bool = True,
-        dictionary: bool = True,
         translator: Translator | None = None,
         table_depth: int = TABLE_DEPTH,
         named_depth: int = NAMED_DEPTH,
@@ -162,7 +160,7 @@ class HybridRetriever(Retriever):
         self.rows_of: dict[str, list[int]] = {}
         for row, chunk in enumerate(index.chunks):
             self.rows_of.setdefault(chunk.doc_id, []).append(row)
-        self.translator = translator or Translator.for_index(index, glossary=glossary, dictionary=dictionary)
+        self.translator = translator or Translator.for_index(index)
 
     def _per_kind(self, ranking: list[tuple[int, float]]) -> list[list[tuple[int, float]]]:
         if self.kind_of is None:

@@ -6,7 +6,7 @@ import pytest
 from ingest.documents import Chunk
 from rag.answer import judge_relevance
 from rag.evaluate import model_free_standalone
-from rag.glossary import Dictionary, Glossary
+from rag.glossary import Dictionary, Glossary, Translator
 from rag.names import DocumentNames, self_names
 from rag.retrieve import HybridRetriever
 from rag.types import Hit
@@ -184,7 +184,8 @@ def test_an_english_question_reaches_a_chinese_passage_through_the_glossary():
     index.search_keyword = lambda q, k: [(0, 2.0)] if "自注意力" in q else [(1, 1.0)]
     question = "Why can self-attention process a sequence in parallel?"
     assert HybridRetriever(index, candidates=2).search(question, 1)[0].row == 0
-    assert HybridRetriever(index, candidates=2, glossary=False).search(question, 1)[0].row == 1
+    no_glossary = Translator.for_index(index, glossary=False)
+    assert HybridRetriever(index, candidates=2, translator=no_glossary).search(question, 1)[0].row == 1
 
 
 def test_the_dictionary_translates_the_words_the_corpus_uses_and_no_vague_ones():
@@ -217,7 +218,8 @@ def test_an_english_question_reaches_a_chinese_passage_through_the_dictionary():
     index.vocabulary = lambda: frozenset({"公司", "领先"})
     question = "Which company has kept the lead?"
     assert HybridRetriever(index, candidates=2).search(question, 1)[0].row == 0
-    assert HybridRetriever(index, candidates=2, dictionary=False).search(question, 1)[0].row == 1
+    no_dictionary = Translator.for_index(index, dictionary=False)
+    assert HybridRetriever(index, candidates=2, translator=no_dictionary).search(question, 1)[0].row == 1
 
 
 def test_the_floor_needs_some_closeness_in_meaning_besides_shared_keywords():
