@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
 _BLOCK = 8 * 1024 * 1024
+_STALE_TEMP_S = 3600  # a temp file untouched this long was left by a killed writer
 
 
 class ModelNotFound(RagError):
@@ -279,8 +281,21 @@ def _cached_file_ok(model: PackagedModel, path: Path, *, progress: bool) -> bool
 @contextmanager
 def _staged(dest: Path) -> Iterator[Path]:
     """A temp file beside ``dest`` that replaces ``dest`` when the block succeeds and is
-    deleted when it fails, so a half-written or rejected model never sits at ``dest``."""
+    deleted when it fails, so a half-written or rejected model never sits at ``dest``.
+
+    A process killed while writing (power cut, ``kill -9``) cannot delete its temp file,
+    and a model's is up to 1.1 GB: such leftovers, untouched for an hour (no writer of
+    this model is that slow), are deleted first.
+    """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    stale = time.time() - _STALE_TEMP_S
+    for leftover in dest.parent.glob(f".{dest.name}.*.tmp"):
+        try:
+            if leftover.stat().st_mtime < stale:
+                leftover.unlink()
+                log.info("deleted %s, left by an interrupted write", leftover)
+        except OSError:  # another process took it first, or it is not ours to delete
+            continue
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)

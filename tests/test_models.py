@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +248,21 @@ def test_requantized_models_share_their_base_models_parts():
         if model.requantize:
             base = models.get_model(model.base)
             assert (model.packages, model.parts, model.base) == (base.packages, base.parts, base.name)
+
+
+def test_a_temp_file_left_by_a_killed_assembly_is_deleted_but_a_fresh_one_is_not(fake):
+    model, payload, _, cache = fake
+    folder = cache / "models"
+    folder.mkdir(parents=True)
+    old = folder / ".fake-gguf-partmodel.gguf.killed1.tmp"
+    fresh = folder / ".fake-gguf-partmodel.gguf.running.tmp"
+    other = folder / ".another.gguf.killed2.tmp"
+    for leftover in (old, fresh, other):
+        leftover.write_bytes(b"GGUF half written")
+    two_hours_ago = time.time() - 7200
+    for leftover in (old, other):
+        os.utime(leftover, (two_hours_ago, two_hours_ago))
+    assert ensure_model(model, cache=cache, progress=False).read_bytes() == payload
+    assert not old.exists()
+    assert fresh.exists()  # another process may be writing it now
+    assert other.exists()  # another model's: its own assembly decides
