@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ingest.text import CJK, NUMBER, split_sentences as _split_text
 from rag.instructions import is_instruction
-from rag.measures import answers_another_measure, quantities
+from rag.measures import answers_another_measure, quantities, stated_alone
 from rag.types import Citation, Hit
 
 # A citation marker: [1], [1, 2], [1，2], 【1】, [^1] and [1-2] are all read as one; group 1
@@ -176,7 +176,8 @@ def _near_anchors(numbers: Set[str], anchors: Set[str], passage: str, scaled: Ma
 
 def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] | None = None) -> set[str]:
     """The numbers that occur in an already normalised passage (thousands separators
-    ignored), each as a whole number: "17" is not in "175B", "2017" or "1.17". With
+    ignored), each as a whole number: "17" is not in "175B", "2017" or "1.17", and a
+    number written alone is not in the same digits with a magnitude ("15" in "15 亿"). With
     ``scaled`` (the sentence's :func:`rag.measures.quantities`), a number written with a
     magnitude is also found as the same quantity in another: "530 billion" in "5300亿"."""
     compact = normalized.replace(",", "")
@@ -186,11 +187,13 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
     def stated(n: str) -> bool:
         if scaled and scaled.get(n, set()) & values:
             return True
+        if n not in (scaled or {}):
+            # A number written alone is not the same digits with a magnitude: "15 GPUs"
+            # is not backed by "15 亿个参数" (1.5 billion).
+            return stated_alone(n, compact)
         # The same digits with another magnitude are another quantity: "5300 billion" is
         # not "5300亿".
-        return not (n in (scaled or {}) and n in written) and bool(
-            re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact)
-        )
+        return n not in written and bool(re.search(rf"(?<![\d.]){re.escape(n)}(?![\d]|\.\d)", compact))
 
     return {n for n in numbers if stated(n)}
 

@@ -52,6 +52,7 @@ _ASKS = {
 _MAGNITUDES = {"万亿": 10**12, "亿": 10**8, "百万": 10**6, "万": 10**4, "千": 10**3, "trillion": 10**12,
                "billion": 10**9, "million": 10**6, "thousand": 10**3, "hundred": 100,
                "t": 10**12, "b": 10**9, "m": 10**6, "k": 10**3}
+_MAGNITUDE_WORD = rf"\s*(?:{'|'.join(_MAGNITUDES)})(?![a-z])"
 _MAGNITUDE = rf"(?:\s*(?:{'|'.join(_MAGNITUDES)}))?"
 _QUANTITY = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*({'|'.join(_MAGNITUDES)})(?![a-z])")
 _CLASSIFIER = r"(?:\s*[个台块张颗名])?"
@@ -77,6 +78,13 @@ def quantities(normalized: str) -> dict[str, set[int]]:
     for number, magnitude in _QUANTITY.findall(normalized.replace(",", "")):
         out.setdefault(number, set()).add(round(float(number) * _MAGNITUDES[magnitude]))
     return out
+
+
+def stated_alone(number: str, normalized: str) -> bool:
+    """Whether a normalised text states ``number`` as a whole number without a magnitude
+    word after it: "15" is in "15 layers" and "15 GPUs", not in "15 亿" (1.5 billion),
+    "2015" or "1.15"."""
+    return bool(re.search(rf"(?<![\d.]){re.escape(number)}(?!\d|\.\d)(?!{_MAGNITUDE_WORD})", normalized))
 
 
 def asked_measures(question: str) -> set[str]:

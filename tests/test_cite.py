@@ -46,6 +46,18 @@ def test_a_number_is_backed_only_by_the_whole_number():
     assert support("GPT-4 supports 32,768 tokens.", "GPT-4 (32768 tokens)")[0] > 0.5
 
 
+def test_a_number_written_alone_is_not_backed_by_the_same_digits_with_a_magnitude():
+    """"15 亿" is 1.5 billion: it backs no "15 GPUs" (an unanswerable dev question got that
+    answer, cited to "GPT-2 大幅跃升至 15 亿个参数")."""
+    passage = "GPT-2(2019 年)大幅跃升至 15 亿个参数,而 GPT-3 拥有 1750 亿个参数。"
+    for sentence in ("GPT-3 was trained on 15 GPUs.", "GPT-3 用了 15 块 GPU。"):
+        assert support(sentence, passage)[0] == 0.0
+    for written in ("15B", "15 billion", "15k", "15 万"):
+        assert support("GPT-3 was trained on 15 GPUs.", f"GPT-3: {written} GPUs")[0] == 0.0
+    assert support("GPT-3 was trained on 15 GPUs.", "GPT-3 was trained on 15 GPUs for 2 weeks.")[0] > 0.5
+    assert support("GPT-2 has 15 亿 parameters.", passage)[0] > 0.5
+
+
 def test_invalid_marker_removed_and_valid_one_checked():
     h = hits("GPT-3 拥有 1750 亿个参数。", "BERT 是编码器模型。")
     out = cite("GPT-3 有 1750 亿参数[1][7]。", h)
