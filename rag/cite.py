@@ -123,7 +123,9 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     sentence's terms found in the passage, or, if higher, the share of the terms it adds
     to ``given`` (the question's):
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
-    needs a source.
+    needs a source. A sentence that adds terms to the question and finds none of them
+    (no number, no new word) scores 0, however many of the question's words the passage
+    repeats: a paper listing "Who built the statue of liberty?" backs no builder.
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
@@ -135,6 +137,8 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     score = len(found) / (len(present) + len(words))
     new = words - given
     if given and new:
+        if not (present or new & found_words):
+            return 0.0, found
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
 

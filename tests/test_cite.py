@@ -111,6 +111,19 @@ def test_only_what_the_answer_adds_to_the_question_needs_a_source():
     assert cite("根据资料[1], ChatGPT 是在 2022 年 11 月发布。", h, question="ChatGPT 是什么时候发布的?").citations[0].supported
 
 
+def test_an_answer_whose_own_words_are_all_missing_is_unsupported():
+    """A passage that only repeats the question ("Who built the statue of liberty?" in a
+    paper's list of example prompts) backs none of what the answer adds."""
+    h = hits("Example prompts: Who built the statue of liberty? How do I make a cake?")
+    question = "Who built the Statue of Liberty?"
+    made_up = cite("The Statue of Liberty was built by John Adams [1].", h, question=question, similarity=lambda a, b: 0.0)
+    assert not made_up.citations[0].supported and made_up.unsupported
+    h = hits("The Statue of Liberty was built by Gustave Eiffel and Auguste Bartholdi.")
+    right = cite("The Statue of Liberty was built by Bartholdi and John Adams [1].", h, question=question,
+                 similarity=lambda a, b: 0.0)
+    assert right.citations[0].supported  # one added term found: scored as before
+
+
 def test_a_number_the_question_states_needs_no_source():
     """Restating "GLUE v2.0" from the question does not sink an answer whose passage
     only says "GLUE"; a number the answer adds still must be in the passage, and so must
