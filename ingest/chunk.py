@@ -18,7 +18,7 @@ import logging
 import re
 
 from ingest.documents import Chunk, ChunkerSettings, Document, IngestError, Page
-from ingest.structure import Table, find_tables, is_bibliography
+from ingest.structure import REFERENCES_LINE, Table, find_tables, is_bibliography
 from ingest.text import CJK, LINE_BREAK, has_cjk, sentence_breaks
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,10 @@ _QUANTITY = re.compile(
     r"(?:万|亿|千|百|小时|分钟|天|年|月|日|个|种|倍|层|张|篇|条|次|tokens?\b|[KMGT]B\b|[KMB]\b)",
     re.IGNORECASE,
 )
+# An appendix heading, as papers number them after their references: "A Additional
+# Details for BERT", "B.3 Labeler demographic data". Only after the references: before
+# them, a line starting "A Transformer ..." is more likely a wrapped sentence.
+_APPENDIX_HEADING = re.compile(r"^[A-H](?:\.\d{1,2}){0,3}\s+[A-Z][A-Za-z\-]*(?:\s+\S+){0,9}$")
 _PDF_EXTRACTORS = ("pypdf", "pdfminer")
 _ABSTRACT = re.compile(r"(?im)^[ \t]*(?:abstract\b|摘\s*要)")
 _FRONT_MATTER_MAX = 3000  # an "Abstract" further into page 1 is not the paper's own
@@ -115,15 +119,21 @@ def _table_spans(text: str, start: int, end: int, pdf: bool) -> list[tuple[int, 
 
 
 def _sections(doc: Document, pages) -> list[tuple[Page, int, int]]:
-    """(page, start, end) spans to chunk: the pages, with a paper's page 1 split at its abstract."""
+    """(page, start, end) spans to chunk: the pages, with a paper's page 1 split at its
+    abstract and a PDF's page split where its bibliography begins, so that no chunk holds
+    both the prose before and the list after "References". (An article's short reading
+    list is left in the flow: what follows it, such as where the author posts updates,
+    is prose.)"""
+    pdf = doc.extractor in _PDF_EXTRACTORS
     out = []
     for i, page in enumerate(pages):
+        cuts = [m.start() for m in REFERENCES_LINE.finditer(doc.text, page.start, page.end)] if pdf else []
         if i == 0 and doc.kind == "paper":
             found = _ABSTRACT.search(doc.text, page.start, min(page.end, page.start + _FRONT_MATTER_MAX))
-            if found and doc.text[page.start : found.start()].strip():
-                out += [(page, page.start, found.start()), (page, found.start(), page.end)]
-                continue
-        out.append((page, page.start, page.end))
+            if found:
+                cuts.append(found.start())
+        bounds = [page.start, *sorted(c for c in cuts if doc.text[page.start : c].strip()), page.end]
+        out += [(page, a, b) for a, b in zip(bounds, bounds[1:]) if a < b]
     return out
 
 
@@ -260,8 +270,9 @@ def _trimmed_len(text: str, start: int, end: int) -> int:
 def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
     """(line start offset, heading text) for every line of ``text`` that looks like a heading.
 
-    Markdown ``#`` headings and numbered headings ("1、INTRODUCTION", "2.1 Background",
-    "第三章 训练") always count. A short line without sentence punctuation counts too when
+    Markdown ``#`` headings, numbered headings ("1、INTRODUCTION", "2.1 Background",
+    "第三章 训练") and a bibliography's own heading ("References", "参考文献") always
+    count, and after that the appendix headings ("A Additional Details", "B.3 ..."). A short line without sentence punctuation counts too when
     a longer line, a list or another such line follows it; not in PDF text (``pdf=True``),
     where hard-wrapped fragments and table cells look just like that.
     """
@@ -279,8 +290,13 @@ def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
         if lines[index]:
             upcoming = index
     headings: list[tuple[int, str]] = []
+    after_references = False
     for index, line in enumerate(lines):
         heading = _heading_text(line)
+        if REFERENCES_LINE.fullmatch(line):
+            heading, after_references = line, True
+        elif heading is None and pdf and after_references and _APPENDIX_HEADING.match(line) and not _SENTENCE_PUNCT.search(line):
+            heading = line
         if heading is None and _plain_heading(line):
             if pdf:
                 accepted = False

@@ -161,7 +161,13 @@ _CITATION_MARK = re.compile(
     r"\bproc\.|\bpp\.\s*\d|\bvol\.\s*\d|\bpreprint\b|\bconference\b|\btransactions\b",
     re.IGNORECASE,
 )
+# A line that is only a bibliography's heading: "References", "REFERENCES", "参考文献".
+REFERENCES_LINE = re.compile(r"(?im)^[ \t]*(?:references|bibliography|参考文献|参考资料)[ \t]*$")
 _REFERENCE_HEADING = re.compile(r"^\s*(?:references?|bibliography|参考文献|参考资料|引用)\b", re.IGNORECASE)
+# An author as a bibliography writes one: "Böhm, F.", "Brown, T. B.", "T. Mikolov", "G.E. Hinton".
+_AUTHOR = re.compile(r"\b[A-Z][\w'’\-]+, (?:[A-Z]\.[ \-]?){1,3}|\b(?:[A-Z]\.[ \-]?){1,3}[A-Z][a-z][\w'’\-]+")
+# A numbered entry starting a line: "[12] A. Vaswani, ..." (or "[12]" alone, the name below).
+_ENTRY = re.compile(r"(?m)^[ \t]*\[\d{1,3}\](?:[ \t]|$)")
 
 
 # A list item: "• Title, Arxiv 2023 Paper", "- ...", "[12] ...", "3. ...".
@@ -173,17 +179,18 @@ _ITEMS_SHARE = 0.6
 def is_bibliography(text: str, section: str | None = None) -> bool:
     """Whether a passage is a reference or reading list rather than prose.
 
-    A passage under a "References" heading is one; otherwise it must be dense with
-    citation marks (years, venues, "arXiv", "et al.", "Paper •"): at least one every
-    60 characters and at least five in all; or it must be mostly a list whose items
-    each cite (three items or more, holding 60% of its text or more). A reading list
-    under a Chinese subheading ("BERT风格的语言模型 ... • BERT: Pre-training ..., 2018,
-    Paper") has too few marks per character for the first test and is caught by the
-    second. Prose that cites a few papers stays prose.
+    Under a "References" heading a passage is one when it cites at all: a citation mark,
+    a numbered entry ("[12]") or an author written as bibliographies write them ("Brown,
+    T. B.", "T. Mikolov"). Elsewhere it must be dense with citation marks (years, venues,
+    "arXiv", "et al.", "Paper •"): at least five, and one every 60 characters; or it must be
+    mostly a list whose items each cite (three items or more, holding 60% of its text or
+    more). A reading list under a Chinese subheading ("BERT风格的语言模型 ... • BERT:
+    Pre-training ..., 2018, Paper") has too few marks per character for the first test
+    and is caught by the second. Prose that cites a few papers stays prose.
     """
-    if section and _REFERENCE_HEADING.match(section):
-        return True
     marks = len(_CITATION_MARK.findall(text))
+    if section and _REFERENCE_HEADING.match(section):
+        return bool(marks or _ENTRY.search(text) or _AUTHOR.search(text))
     if marks >= 5 and marks * 60 >= len(text):
         return True
     lines = [line for line in text.splitlines() if line.strip()]

@@ -133,3 +133,29 @@ def test_a_reading_list_under_a_heading_is_marked_though_sparse_in_marks():
     )
     assert is_bibliography(reading_list)
     assert not is_bibliography(bulleted_prose)
+
+
+def test_a_paper_s_bibliography_is_marked_from_its_heading_to_its_appendix():
+    """Entries wrapped over several lines have too few marks per character for the
+    density test; under the "References" heading each one that cites is marked, the
+    prose before the heading never shares its chunk, and the appendix after it is prose."""
+    conclusion = "We presented a model that learns word vectors quickly and reaches high accuracy on analogies."
+    entries = (
+        "References\n"
+        "[1] Y. Bengio, R. Ducharme, P. Vincent. A neural probabilistic\nlanguage model. Journal of Machine\nLearning Research.\n"
+        "[2] Sepp Hochreiter and Jurgen Schmidhuber. Long short-term memory.\nNeural computation, 9(8):1735-1780.\n"
+        "[3] T. Mikolov. Statistical Language Models\nBased on Neural Networks. PhD thesis, Brno University\nof Technology, 2012."
+    )
+    appendix = (
+        "A Additional Details for BERT\n"
+        "We describe the masked language model in more detail, with an example sentence for each of its steps."
+    )
+    text = f"{conclusion}\n{entries}\n{appendix}"
+    chunks = chunk_document(_paper(text), ChunkerSettings(size=120, overlap=0))
+    roles = [(c.section, c.role, c.text[:20]) for c in chunks]
+    assert [c.role for c in chunks if c.end <= text.index("References")] == ["text"]
+    refs = [c for c in chunks if text.index("References") <= c.start < text.index("A Additional")]
+    assert refs and all(c.role == "references" and c.section == "References" for c in refs), roles
+    after = [c for c in chunks if c.start >= text.index("A Additional")]
+    assert after and all(c.role == "text" and c.section == "A Additional Details for BERT" for c in after), roles
+    assert not is_bibliography(entries.split("\n", 4)[-1])  # the same lines without the heading: too sparse
