@@ -28,6 +28,9 @@ from rag.types import Citation, Hit
 # holds the numbers. The one definition: the prompt neutralises look-alikes in untrusted
 # text with it and the page links what it finds.
 MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
+# A passage's citation marker as the prompt shows it ("[61, 67]" becomes "(61, 67)", see
+# rag.prompt.clean_untrusted), copied into an answer.
+_MARKER_COPY = re.compile(r"\(\s*\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\s*\)")
 _LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
 # A name with its version or model number: "gpt-3", "v1.1", "t5" -> (name, number).
 _NAME_NUMBER = re.compile(r"(?<![a-z])([a-z]+)[-_]?(\d+(?:\.\d+)*)")
@@ -146,7 +149,12 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
 def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset()) -> set[str] | None:
     """The numbers of ``sentence`` that ``passage`` states, or None when it fails one: a
     number not in ``given`` is missing, or stands more than a sentence away from every word
-    the sentence or question shares with the passage (when they share any)."""
+    the sentence or question shares with the passage (when they share any). The passage's
+    own citation markers are no numbers: "Galactica[35]" states no 35, and a sentence that
+    copies one as the prompt showed it ("(61, 67)") claims none."""
+    cited = {n for m in MARKER.finditer(passage) for n in re.findall(r"\d+", m.group(1))}
+    passage = MARKER.sub(" ", passage)
+    sentence = _MARKER_COPY.sub(lambda m: " " if set(re.findall(r"\d+", m.group())) <= cited else m.group(), sentence)
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
     scaled = quantities(_normalize(strip_markers(sentence)))
@@ -243,7 +251,9 @@ class _Source:
 
 
 def _source(hit: Hit, header: str) -> _Source:
-    sentences = tuple(split_sentences(f"{header}\n{hit.chunk.text}" if header else hit.chunk.text))
+    # A table's rows are read with its caption and header, as the sources panel shows them.
+    text = "\n".join(x for x in (header, hit.chunk.caption, hit.chunk.text) if x)
+    sentences = tuple(split_sentences(text))
     title = hit.chunk.title
     return _Source(sentences, title, is_instruction(title) or any(is_instruction(x) for x in sentences))
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 from hypothesis import given, strategies as st
 
 from ingest.documents import Chunk
@@ -228,3 +230,28 @@ def test_a_quantity_is_backed_in_the_other_language_s_magnitude():
         return 0.7 if len(b) < 50 else 0.3
     said = "Megatron-Turing NLG, built by Microsoft and NVIDIA, has about 530 billion parameters [1]."
     assert cite(said, long, question=question, similarity=close).citations[0].supported
+
+
+def test_a_passage_s_own_citation_markers_back_no_number():
+    h = hits("通常,LLM 是在海量文本数据[32]上训练的,如 GPT-3[55]、PaLM[56] 和 LLaMA[57]。")
+    made_up = cite("The context window of LLaMA is 57 [1].", h, question="How long is the context window of LLaMA?",
+                   similarity=lambda a, b: 0.0)
+    assert not made_up.citations[0].supported and made_up.unsupported
+    stated = cite("LLaMA has 65B parameters [1].", hits("LLaMA[57] has 65B parameters [12, 13]."),
+                  similarity=lambda a, b: 0.0)
+    assert stated.citations[0].supported
+
+
+def test_a_copied_citation_marker_is_no_claim_and_a_table_s_caption_is_evidence():
+    h = hits("InstructGPT was trained with reinforcement learning from human feedback [61, 67].")
+    copied = cite("InstructGPT used reinforcement learning from human feedback (61, 67) [1].", h,
+                  similarity=lambda a, b: 0.0)
+    assert copied.citations[0].supported
+    other = cite("InstructGPT used reinforcement learning from human feedback (62) [1].", h, similarity=lambda a, b: 0.0)
+    assert not other.citations[0].supported
+    row = Chunk(doc_id="d0", title="T0", text="Transformer (4 layers) semi-supervised 92.7", start=0, end=44, role="table",
+                context="Table 4: English constituency parsing (Results are on Section 23 of WSJ)\nParser Training WSJ 23 F1")
+    answer = "The 4-layer Transformer reached an F1 of 92.7 on WSJ Section 23 [1]."
+    assert cite(answer, [Hit(0, row, 1.0)], similarity=lambda a, b: 0.0).citations[0].supported
+    bare = dataclasses.replace(row, context=None)
+    assert not cite(answer, [Hit(0, bare, 1.0)], similarity=lambda a, b: 0.0).citations[0].supported
