@@ -272,7 +272,8 @@ def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
 
     Markdown ``#`` headings, numbered headings ("1、INTRODUCTION", "2.1 Background",
     "第三章 训练") and a bibliography's own heading ("References", "参考文献") always
-    count, and after that the appendix headings ("A Additional Details", "B.3 ..."). A short line without sentence punctuation counts too when
+    count, and in PDF text the appendix headings after it ("A Additional Details", "B.3
+    Labeler demographic data"). A short line without sentence punctuation counts too when
     a longer line, a list or another such line follows it; not in PDF text (``pdf=True``),
     where hard-wrapped fragments and table cells look just like that.
     """
@@ -295,7 +296,7 @@ def find_headings(text: str, *, pdf: bool = False) -> list[tuple[int, str]]:
         heading = _heading_text(line)
         if REFERENCES_LINE.fullmatch(line):
             heading, after_references = line, True
-        elif heading is None and pdf and after_references and _APPENDIX_HEADING.match(line) and not _SENTENCE_PUNCT.search(line):
+        elif heading is None and pdf and after_references and _appendix_heading(line):
             heading = line
         if heading is None and _plain_heading(line):
             if pdf:
@@ -335,6 +336,11 @@ def _heading_text(line: str) -> str | None:
     if len(body.split()) > 10:
         return None
     return line
+
+
+def _appendix_heading(line: str) -> bool:
+    """A line that reads as an appendix heading: "A Additional Details for BERT", "B.3 …"."""
+    return bool(_APPENDIX_HEADING.match(line)) and not _SENTENCE_PUNCT.search(line)
 
 
 def _plain_heading(line: str) -> bool:

@@ -154,7 +154,11 @@ def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset()) 
     copies one as the prompt showed it ("(61, 67)") claims none."""
     cited = {n for m in MARKER.finditer(passage) for n in re.findall(r"\d+", m.group(1))}
     passage = MARKER.sub(" ", passage)
-    sentence = _MARKER_COPY.sub(lambda m: " " if set(re.findall(r"\d+", m.group())) <= cited else m.group(), sentence)
+
+    def uncopied(copy: re.Match) -> str:
+        return " " if set(re.findall(r"\d+", copy.group())) <= cited else copy.group()
+
+    sentence = _MARKER_COPY.sub(uncopied, sentence)
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
     scaled = quantities(_normalize(strip_markers(sentence)))
