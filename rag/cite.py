@@ -135,15 +135,25 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     present = _backed_numbers(sentence, passage, given)
     if present is None or not (present or words):
         return 0.0, ()
-    found_words = {w for w in words if w in text}
+    found_words = {w for w in words if _stated_word(w, text)}
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
     new = words - given
-    if given and new:
+    # Only a number added: "The inner layer ... is 2048." restates the question and its
+    # answer stands beside words the passage shares with it (``_backed_numbers`` places it).
+    placed = present - given if any(_is_anchor(w) for w in found_words) else set()
+    if given and (new or placed):
         if not (present or new & found_words):
             return 0.0, found
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
+
+
+def _stated_word(word: str, normalized: str) -> bool:
+    """``word`` occurs in the normalised passage, or its singular does ("RNNs", "RNN")."""
+    if word in normalized:
+        return True
+    return len(word) > 3 and word.endswith("s") and word[:-1] in normalized
 
 
 def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset()) -> set[str] | None:
