@@ -139,10 +139,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     found = tuple(sorted(present) + sorted(found_words))
     score = len(found) / (len(present) + len(words))
     new = words - given
-    # Only a number added: "The inner layer ... is 2048." restates the question and its
-    # answer stands beside words the passage shares with it (``_backed_numbers`` places it).
-    placed = present - given if any(_is_anchor(w) for w in found_words) else set()
-    if given and (new or placed):
+    if given and new:
         if not (present or new & found_words):
             return 0.0, found
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
