@@ -233,6 +233,8 @@ def is_refusal(text: str) -> bool:
 
 # Question words that say nothing about what is asked ("是多少", "什么"): a passage that
 # shares only these with a question is not about it.
+# What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers say too.
+_QUESTION_WORD = re.compile(r"什么|哪|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
 _ASKING_CHARS = frozenset("的是了吗呢么什哪谁怎何为多少几个在有和与")
 
 
@@ -348,6 +350,7 @@ class _Checker:
         # numbers do: "Does GLUE have 99 tasks?" is not answered by restating 99.
         self.names = _name_numbers(question) if question else set()
         self.asked = _asked_terms(question) if question else set()
+        self.question_terms = set().union(*key_terms(question)) if question else set()
         self.similarity = similarity
         self.min_support = min_support
         self.min_similarity = min_similarity
@@ -394,7 +397,7 @@ class _Checker:
 
     def check(self, sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
         """Whether passage ``n`` supports ``sentence``, and the terms found in it."""
-        if is_instruction(sentence) or self.sources[n - 1].orders:
+        if is_instruction(sentence) or self.sources[n - 1].orders or self.asks_again(sentence):
             return False, ()
         if self.question and answers_another_measure(strip_markers(sentence), self.question):
             return False, ()  # "175 billion parameters" backs no answer to "how many GPUs"
@@ -408,6 +411,18 @@ class _Checker:
         # Cross-lingual answers share no words with their passage; meaning still can.
         ok = self.meaning(strip_markers(sentence), n, given) >= self.min_similarity
         return ok and self.about_question(sentence, n, evidence), evidence
+
+    def asks_again(self, sentence: str) -> bool:
+        """The sentence is the question again: every term of it, after a lead-in that
+        shares nothing with the question, is the question's, a question word included
+        ("根据资料, Mixtral 8x7B 每处理一个 token 会激活几个专家[4]。"), so it answers nothing,
+        however well its passage matches the question."""
+        lead, _, rest = _normalize(strip_markers(sentence)).partition(",")  # NFKC: "," too
+        if rest and not set().union(*key_terms(lead)) & self.question_terms:
+            sentence = rest  # "根据资料," / "According to the passages," says nothing of its own
+        numbers, words = key_terms(sentence)
+        terms = numbers | words
+        return bool(terms) and terms <= self.question_terms and bool(_QUESTION_WORD.search(_normalize(sentence)))
 
     def meaning(self, plain: str, n: int, given: Set[str]) -> float:
         """How close ``plain`` is in meaning to passage ``n``: to the whole passage, or to a

@@ -126,6 +126,20 @@ def test_an_answer_whose_own_words_are_all_missing_is_unsupported():
     assert right.citations[0].supported  # one added term found: scored as before
 
 
+def test_the_question_asked_again_is_no_answer():
+    """A reply that repeats the question, question word and all, answers nothing, however
+    well its passage matches the question; an answer that adds the number, or picks one
+    of the question's own options, still stands."""
+    question = "Mixtral 8x7B 每处理一个 token 会激活几个专家?"
+    h = hits("Mixtral 8x7B 每层有 8 个专家,每处理一个 token 会激活其中 2 个专家。")
+    again = cite("根据资料,Mixtral 8x7B 每处理一个 token 会激活几个专家[1]。", h, question=question)
+    assert again.unsupported and not any(c.supported for c in again.citations)
+    assert not cite("Mixtral 8x7B 每处理一个 token 会激活 2 个专家[1]。", h, question=question).unsupported
+    choice = cite("PaLM 的参数更多[1]。", hits("GPT-3 有 1750 亿参数,PaLM 的参数更多,有 5400 亿。"),
+                  question="GPT-3 和 PaLM 哪个的参数更多?")
+    assert choice.citations and choice.citations[0].supported
+
+
 def test_a_plural_is_found_as_its_singular():
     h = hits("在 OpenAI 的早期,已经尝试使用循环神经网络(RNN)实现语言模型。")
     question = "What kind of network were OpenAI's early language-model attempts based on?"
