@@ -234,7 +234,7 @@ def is_refusal(text: str) -> bool:
 # Question words that say nothing about what is asked ("是多少", "什么"): a passage that
 # shares only these with a question is not about it.
 # What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers say too.
-_QUESTION_WORD = re.compile(r"什么|哪|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
+_QUESTION_WORD = re.compile(r"什么|哪(?!怕)|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
 _ASKING_CHARS = frozenset("的是了吗呢么什哪谁怎何为多少几个在有和与")
 
 
