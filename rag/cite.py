@@ -231,10 +231,10 @@ def is_refusal(text: str) -> bool:
     return bool(REFUSAL_PATTERNS.search(text))
 
 
-# Question words that say nothing about what is asked ("是多少", "什么"): a passage that
-# shares only these with a question is not about it.
 # What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers say too.
 _QUESTION_WORD = re.compile(r"什么|哪(?!怕)|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
+# Question words that say nothing about what is asked ("是多少", "什么"): a passage that
+# shares only these with a question is not about it.
 _ASKING_CHARS = frozenset("的是了吗呢么什哪谁怎何为多少几个在有和与")
 
 
@@ -364,9 +364,10 @@ class _Checker:
             ledger.unsupported.append(plain)  # what a document told the model to say: not shown as an answer
             return None
         valid = [n for n in parse_markers(sentence) if 1 <= n <= len(self.sources)]
-        checks = {n: self.check(sentence, n) for n in valid}
+        again = self.asks_again(plain)  # the question again: no passage backs it
+        checks = {n: (False, ()) if again else self.check(sentence, n) for n in valid}
         supported_any = any(ok for ok, _ in checks.values())
-        if not supported_any and plain and not declines:
+        if not supported_any and plain and not declines and not again:
             # No marker, or only markers whose passages don't say it (small models often
             # cite the wrong number): attach the passage that does, if one does.
             best = self.best_passage(plain)
@@ -397,7 +398,7 @@ class _Checker:
 
     def check(self, sentence: str, n: int) -> tuple[bool, tuple[str, ...]]:
         """Whether passage ``n`` supports ``sentence``, and the terms found in it."""
-        if is_instruction(sentence) or self.sources[n - 1].orders or self.asks_again(sentence):
+        if is_instruction(sentence) or self.sources[n - 1].orders:
             return False, ()
         if self.question and answers_another_measure(strip_markers(sentence), self.question):
             return False, ()  # "175 billion parameters" backs no answer to "how many GPUs"
@@ -412,17 +413,17 @@ class _Checker:
         ok = self.meaning(strip_markers(sentence), n, given) >= self.min_similarity
         return ok and self.about_question(sentence, n, evidence), evidence
 
-    def asks_again(self, sentence: str) -> bool:
-        """The sentence is the question again: every term of it, after a lead-in that
-        shares nothing with the question, is the question's, a question word included
-        ("根据资料, Mixtral 8x7B 每处理一个 token 会激活几个专家[4]。"), so it answers nothing,
-        however well its passage matches the question."""
-        lead, _, rest = _normalize(strip_markers(sentence)).partition(",")  # NFKC: "," too
+    def asks_again(self, plain: str) -> bool:
+        """The sentence (without markers) is the question again: every term of it, after
+        a lead-in that shares nothing with the question, is the question's, a question
+        word included ("根据资料, Mixtral 8x7B 每处理一个 token 会激活几个专家。"), so it
+        answers nothing, however well its passage matches the question."""
+        text = _normalize(plain)
+        lead, _, rest = text.partition(",")  # NFKC makes "," a ","
         if rest and not set().union(*key_terms(lead)) & self.question_terms:
-            sentence = rest  # "根据资料," / "According to the passages," says nothing of its own
-        numbers, words = key_terms(sentence)
-        terms = numbers | words
-        return bool(terms) and terms <= self.question_terms and bool(_QUESTION_WORD.search(_normalize(sentence)))
+            text = rest  # "根据资料," / "According to the passages," says nothing of its own
+        terms = set().union(*key_terms(text))
+        return bool(terms) and terms <= self.question_terms and bool(_QUESTION_WORD.search(text))
 
     def meaning(self, plain: str, n: int, given: Set[str]) -> float:
         """How close ``plain`` is in meaning to passage ``n``: to the whole passage, or to a
