@@ -23,6 +23,9 @@ CJK_WITH_KANA_HANGUL = "\u3040-\u30ff" + CJK + "\uac00-\ud7af"
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 # A number as written, with its decimal point or thousands separators: "175", "1.5", "32,768".
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers
+# say too (lowercase English: callers fold case where they need to).
+QUESTION_WORD = re.compile(r"什么|哪(?!怕)|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
 
 
 def is_cjk(ch: str) -> bool:

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
-from ingest.text import CJK, NUMBER, split_sentences as _split_text
+from ingest.text import CJK, NUMBER, QUESTION_WORD, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.measures import answers_another_measure, quantities, stated_alone
 from rag.types import Citation, Hit
@@ -231,8 +231,6 @@ def is_refusal(text: str) -> bool:
     return bool(REFUSAL_PATTERNS.search(text))
 
 
-# What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers say too.
-_QUESTION_WORD = re.compile(r"什么|哪(?!怕)|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
 # Question words that say nothing about what is asked ("是多少", "什么"): a passage that
 # shares only these with a question is not about it.
 _ASKING_CHARS = frozenset("的是了吗呢么什哪谁怎何为多少几个在有和与")
@@ -423,7 +421,7 @@ class _Checker:
         if rest and not set().union(*key_terms(lead)) & self.question_terms:
             text = rest  # "根据资料," / "According to the passages," says nothing of its own
         terms = set().union(*key_terms(text))
-        return bool(terms) and terms <= self.question_terms and bool(_QUESTION_WORD.search(text))
+        return bool(terms) and terms <= self.question_terms and bool(QUESTION_WORD.search(text))
 
     def meaning(self, plain: str, n: int, given: Set[str]) -> float:
         """How close ``plain`` is in meaning to passage ``n``: to the whole passage, or to a

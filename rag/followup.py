@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.text import NUMBER, has_cjk
+from ingest.keyword import tokenize
+from ingest.text import NUMBER, QUESTION_WORD, has_cjk
 from rag.relevance import COMMON_CAPITALISED, VERSIONED_NAME
 
 _NAME = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Za-z0-9]*(?:[\-.][A-Za-z0-9]+)*(?![A-Za-z0-9])")
@@ -88,12 +89,20 @@ def joined(question: str, previous: str) -> str:
 def _rewrites(rewritten: str, question: str, previous: str) -> bool:
     """Whether a small model's rewrite is the follow-up made to stand alone. It is not when
     it still points back ("How much worse was it?"), when it is the previous question
-    again, or when it holds a number neither question holds: then it is an answer
-    ("62B", "10年"), not a question."""
+    again, when it holds a number neither question holds (then it is an answer: "62B",
+    "10年"), when it is no question at all ("编码器模型" for "那仅编码器模型呢?"), or when
+    it keeps fewer than a third of the follow-up's own terms: "How many sentence pairs are in
+    the English-German dataset?" for "And how big was the English-French training set?"
+    is the previous question reworded, and answers it."""
     if needs_rewrite(rewritten) or _plain(rewritten) == _plain(previous):
         return False
     asked = set(NUMBER.findall(question)) | set(NUMBER.findall(previous))
-    return set(NUMBER.findall(rewritten)) <= asked
+    if not set(NUMBER.findall(rewritten)) <= asked:
+        return False
+    if not (rewritten.rstrip().endswith(("?", "？")) or QUESTION_WORD.search(rewritten.lower())):
+        return False
+    own = set(tokenize(question))
+    return 3 * len(own & set(tokenize(rewritten))) >= len(own)
 
 
 def _plain(text: str) -> str:

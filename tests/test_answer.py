@@ -128,6 +128,21 @@ def test_a_rewrite_that_is_no_rewrite_gives_way_to_both_questions(rewrite):
     assert answer.standalone_question == "GPT-2 有多少参数? 它是哪一年发布的?"
 
 
+@pytest.mark.parametrize("question, previous, rewrite, kept", [
+    # The previous question reworded: it keeps none of what the follow-up asks.
+    ("And how big was the English-French training set?", "How many sentence pairs are in the English-German dataset?",
+     "How many sentence pairs does the English-German dataset have?", False),
+    ("那仅编码器模型呢?", "只有解码器的模型画成什么颜色?", "编码器模型", False),  # no question
+    ("What sets it apart from earlier pre-trained models like GPT?", "When did Google release BERT?",
+     "What sets BERT apart from GPT?", True),  # a third of its terms, and the name it pointed at
+    ("那 RAG 又是什么?", "MoE 指的是什么技术?", "RAG 是什么?", True),
+])
+def test_a_rewrite_keeps_what_the_followup_asks(question, previous, rewrite, kept):
+    assistant, gen = make([rewrite])
+    standalone = assistant.standalone_question(question, [(previous, "…")])
+    assert standalone == (rewrite if kept else f"{previous} {question}") and len(gen.calls) == 1
+
+
 def test_bad_input():
     assistant, _ = make(["GPT-3 有 1750 亿个参数[1]。"])
     with pytest.raises(QuestionError, match="empty"):
