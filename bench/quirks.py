@@ -21,7 +21,10 @@ workaround's alone. (A retry the run did not make cannot be replayed: there is n
 reply.)
 The follow-up patterns change the question that retrieval sees, so they cannot be
 replayed: ``--followups`` answers the report's follow-up questions again with the
-patterns off (the model rewrites every follow-up), which does call the model.
+patterns off (the model rewrites every follow-up), which does call the model. Likewise
+``--bare-retry``, for a profile without the retry, answers again the questions whose
+reply was bare markers with the retry on (two model calls each; the first reply comes out
+as recorded, since a reply depends only on its prompt).
 
 Prints one table (accuracy, refusal accuracy, false refusals, citation precision, with
 95% Wilson intervals, and how many questions turned right or wrong) and writes it as
@@ -39,9 +42,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.answer import Assistant  # noqa: E402
-from rag.cite import REFUSAL_PATTERNS  # noqa: E402
+from rag.cite import REFUSAL_PATTERNS, parse_markers  # noqa: E402
 from rag.metrics import QuestionResult, score_question, summarize  # noqa: E402
-from rag.pipeline import CachedSimilarity, Verdict, bare_markers, make_answer, narrowed, verify  # noqa: E402
+from rag.pipeline import CachedSimilarity, Verdict, bare_markers, has_content, make_answer, narrowed, verify  # noqa: E402
 from rag.prompt import REFUSAL  # noqa: E402
 from rag.questionset import SourceResolver, load_questions  # noqa: E402
 from rag.report import load_report, with_interval  # noqa: E402
@@ -80,10 +83,34 @@ def flips(before: list[QuestionResult], after: list[QuestionResult]) -> tuple[in
     return sum(not ok(a) and ok(b) for a, b in pairs), sum(ok(a) and not ok(b) for a, b in pairs)
 
 
+def is_bare(row: QuestionResult) -> bool:
+    """Whether the row's first reply was bare markers ("[2]")."""
+    return bool(row.replies) and not has_content(row.replies[0]) and bool(parse_markers(row.replies[0]))
+
+
+def answered_again(assistant: Assistant, profile, questions, resolver: SourceResolver, recorded, replayed, chosen) -> list:
+    """``replayed`` with the rows that ``chosen`` picks from ``recorded`` answered again by
+    the model under ``profile``."""
+    base, assistant.profile = assistant.profile, profile
+    try:
+        rows = []
+        for r, again in zip(recorded, replayed):
+            if chosen(r):
+                question = questions[r.id]
+                answer = assistant.ask(question.question, question.history)
+                again = score_question(question, resolver.resolve(question.sources), answer.retrieved, answer, answer.timings)
+            rows.append(again)
+        return rows
+    finally:
+        assistant.profile = base
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", help="a full `rag eval` report directory (its rows keep the raw replies)")
     parser.add_argument("--followups", action="store_true", help="also answer follow-ups again with the patterns off (calls the model)")
+    parser.add_argument("--bare-retry", action="store_true",
+                        help="also answer bare-marker replies again with the retry on (calls the model)")
     parser.add_argument("--out", help="write the table as JSON here")
     args = parser.parse_args(argv)
     report = load_report(args.report)
@@ -111,16 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     same = sum(a.answer == b.answer for a, b in zip(recorded, results[today]))
     print(f"{args.report}: {same} of {len(recorded)} answers replay as recorded under the {base.name} profile as it is now")
     if args.followups and base.followup_patterns:
-        assistant.profile = dataclasses.replace(base, followup_patterns=())
-        rows = []
-        for r, again in zip(recorded, results[today]):
-            question = questions[r.id]
-            if question.history:
-                answer = assistant.ask(question.question, question.history)
-                again = score_question(question, resolver.resolve(question.sources), answer.retrieved, answer, answer.timings)
-            rows.append(again)
-        results["no followup_patterns"] = rows
-        assistant.profile = base
+        results["no followup_patterns"] = answered_again(
+            assistant, dataclasses.replace(base, followup_patterns=()), questions, resolver, recorded,
+            results[today], lambda r: bool(questions[r.id].history))
+    if args.bare_retry and not base.retry_bare_markers:
+        results["with retry_bare_markers"] = answered_again(
+            assistant, dataclasses.replace(base, retry_bare_markers=True), questions, resolver, recorded,
+            results[today], is_bare)
     table = {}
     print(f"| {'check':<34} | " + " | ".join(METRICS) + " | turned right / wrong | against |")
     print("| --- " * (len(METRICS) + 3) + "|")

@@ -16,8 +16,8 @@ QUESTION = Question(id="q1", question="GPT-3 有多少参数?", lang="zh", answe
                     answerable=True, kind="number")
 
 
-def _recorded(replies, **profile):
-    assistant, gen = make(replies)
+def _recorded(replies, settings=None, **profile):
+    assistant, gen = make(replies, **(settings or {}))
     assistant.profile = dataclasses.replace(assistant.profile, **profile)
     answer = assistant.ask(QUESTION.question)
     resolver = SourceResolver(assistant.index.documents)
@@ -53,3 +53,18 @@ def test_a_phrase_list_the_profile_lacks_is_replayed_turned_on():
     on = quirks.replay(assistant, QUESTION, resolver, row,
                        dataclasses.replace(assistant.profile, refusal_phrases=quirks.REFUSAL_PATTERNS))
     assert on.refused and on.refusal_reason == "model_declined"
+
+
+def test_bare_retry_answers_again_only_the_bare_marker_replies_with_the_retry_on():
+    assistant, gen, resolver, row = _recorded(["[1]", "GPT-3 有 1750 亿个参数[1]。"])
+    assert row.refused and row.replies == ("[1]",)  # the retry is off: the bare reply was final
+    other = dataclasses.replace(row, id="q2", replies=("GPT-3 有 1750 亿个参数[1]。",))
+    questions = {"q1": QUESTION, "q2": dataclasses.replace(QUESTION, id="q2")}
+    gen.replies = ["[1]", "GPT-3 有 1750 亿个参数[1]。"]
+    calls = len(gen.calls)
+    rows = quirks.answered_again(assistant, dataclasses.replace(assistant.profile, retry_bare_markers=True), questions,
+                                 resolver, [row, other], [row, other], quirks.is_bare)
+    assert rows[0].correct and rows[0].replies == ("[1]", "GPT-3 有 1750 亿个参数[1]。")
+    assert rows[1] is other and len(gen.calls) == calls + 2
+    assert not assistant.profile.retry_bare_markers  # the assistant's own profile is back
+
