@@ -17,8 +17,9 @@ profile uses turned off (and the refusal phrase list turned on, when it does wit
   first attempt's reply is checked; the model is not called).
 
 No model writes, so a row's difference from the replay under today's profile is that
-workaround's alone. (A retry the run did not make cannot be replayed: there is no second
-reply.)
+workaround's alone. (A retry or a fallback the run did not make cannot be replayed: there
+is no second reply. A fallback reply the run made, after an answer the check refused as
+unsupported, is checked against the fallback's prompt: setting ``fallback``.)
 The follow-up patterns change the question that retrieval sees, so they cannot be
 replayed: ``--followups`` answers the report's follow-up questions again with the
 patterns off (the model rewrites every follow-up), which does call the model. Likewise
@@ -66,10 +67,17 @@ def replay(assistant: Assistant, question, resolver: SourceResolver, recorded: Q
         verdict = Verdict(REFUSAL[asked.lang], True, "no_relevant_passages")
     else:
         similarity = CachedSimilarity(assistant.index.embedder(), {retrieved.query.text: retrieved.query.vector})
-        replies = recorded.replies if profile.retry_bare_markers else recorded.replies[:1]
-        if len(replies) > 1:  # the retry's prompt: only the passages the first reply pointed at
-            prompt = narrowed(prompt, bare_markers(replies[0], len(prompt.passages)), assistant.authors)
-        verdict = verify(replies[-1], prompt, profile, similarity)
+        replies = list(recorded.replies)
+        reply = replies.pop(0)
+        pointed = bare_markers(reply, len(prompt.passages))
+        if pointed and assistant.profile.retry_bare_markers and replies:  # the run asked again
+            retried = replies.pop(0)
+            if profile.retry_bare_markers:  # the retry's prompt: only the passages pointed at
+                prompt, reply = narrowed(prompt, pointed, assistant.authors), retried
+        verdict = verify(reply, prompt, profile, similarity)
+        if replies and verdict.reason == "unsupported_answer":  # the run's fallback reply
+            helper, prompt = assistant.fallback_prompt(asked, standalone)
+            verdict = verify(replies[0], prompt, profile if helper is assistant else helper.profile, similarity)
     answer = make_answer(asked, standalone, retrieved, verdict, {}, {})
     return score_question(question, resolved, retrieved.hits, answer, {})
 

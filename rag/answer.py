@@ -88,6 +88,7 @@ class Assistant:
         generator: Generator | None = None,
         retriever: Retriever | None = None,
         fast_generator: Generator | None = None,
+        fallback_generator: Generator | None = None,
         translator: Translator | None = None,
     ):
         self.index = index
@@ -112,6 +113,8 @@ class Assistant:
         self._generator = generator
         self._fast: Assistant | None = None
         self._fast_generator = fast_generator  # for fast_llm; made on first use when None
+        self._fallback: Assistant | None = None
+        self._fallback_generator = fallback_generator  # for fallback_llm; made on first use when None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
 
@@ -158,10 +161,24 @@ class Assistant:
         with self._load_lock:
             if self._fast is None:
                 s = self.settings
-                fast = s.replace(llm=s.fast_llm, evidence_chars=s.fast_evidence_chars, fast=False, fast_llm="")
+                fast = s.replace(llm=s.fast_llm, evidence_chars=s.fast_evidence_chars, fast=False, fast_llm="", fallback=False)
                 self._fast = Assistant(self.index, fast, generator=self._fast_generator, retriever=self.retriever,
                                        translator=self.translator)
         return self._fast
+
+    def fallback_assistant(self) -> "Assistant":
+        """Who answers again after an unsupported answer: this assistant, or with
+        ``fallback_llm`` naming another model, an assistant with that model (created on first
+        use and kept; it shares the index and the retriever)."""
+        s = self.settings
+        if not s.fallback_llm or s.fallback_llm == s.llm:
+            return self
+        with self._load_lock:
+            if self._fallback is None:
+                other = s.replace(llm=s.fallback_llm, fast=False, fast_llm="", fallback=False)
+                self._fallback = Assistant(self.index, other, generator=self._fallback_generator, retriever=self.retriever,
+                                           translator=self.translator)
+        return self._fallback
 
     @property
     def model_loaded(self) -> bool:
@@ -234,9 +251,15 @@ class Assistant:
             # once more with only the passages it pointed at.
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
+        verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
+        if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
+            # Nothing the reply said is in its passages, and nothing of it was shown: ask once
+            # more, from the fast evidence, and check that reply the same way.
+            helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
+            attempts.append((yield from helper._generate(prompt, clock, similarity)))
+            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity)
         total = clock()
         timed = timings(retrieved, rewrite_s, total, attempts)
-        verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info(), attempts)
 
     def prepare(
@@ -294,6 +317,25 @@ class Assistant:
         attempt = generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                            temperature=s.temperature, clock=clock, lock=self._generate_lock)
         return released(attempt, SentenceGate(sentence_check(prompt, self.profile, similarity)), clock)
+
+    def fallback_prompt(self, asked: Asked, standalone: str, *, top_k: int | None = None,
+                        passage_budget: int | None = None) -> tuple["Assistant", Prompt]:
+        """Who answers again after an unsupported answer (:meth:`fallback_assistant`), and
+        the prompt: the best sentences across more passages (``fast_evidence_chars``), a
+        narrower view of the same documents. Deterministic, like :meth:`prepare`."""
+        s = self.settings
+        helper = self.fallback_assistant()
+        top_k = top_k or s.top_k
+        wider = retrieve(self.retriever, self.index.embedder(), standalone, max(top_k, s.evidence_passages))
+        return helper, helper._prompt(asked, wider, top_k, passage_budget or s.passage_budget, s.fast_evidence_chars)
+
+    def _falls_back(self, fast: bool, attempt: Generation) -> bool:
+        """Whether an unsupported answer is asked again (setting ``fallback``): not with
+        ``--fast`` (its evidence is the fallback's, so the same model would say the same),
+        and not once a sentence of it was shown (what streams is what stays)."""
+        s = self.settings
+        same = s.evidence_chars == s.fast_evidence_chars and self.fallback_assistant() is self
+        return bool(s.fallback) and not fast and not same and attempt.first_shown_at is None
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""

@@ -284,9 +284,10 @@ def timings(
 ) -> dict:
     """The timings an ``Answer`` reports (seconds from the start of the question).
 
-    The first token is the first the user saw, from any attempt; tokens and tokens/s are
-    those of the attempt that is kept, over its own decoding time (after a bare-marker
-    retry, the first attempt's time is not the kept reply's).
+    The first token is the first the user saw, from any attempt; prompt tokens are those of
+    all attempts; tokens and tokens/s are those of the attempt that is kept, over its own
+    decoding time (after a retry or a fallback, the first attempt's time is not the kept
+    reply's).
     """
     timed = {"rewrite_s": rewrite_s, "retrieve_s": retrieved.seconds}
     timed["first_token_s"] = next((g.first_token_at for g in attempts if g.first_token_at is not None), total_s)
@@ -295,7 +296,8 @@ def timings(
     timed["total_s"] = total_s
     if attempts:
         kept = attempts[-1]
-        timed.update(prompt_tokens=kept.prompt_tokens, reused_tokens=kept.reused_tokens,
+        # Prompt tokens count every attempt's prompt: each one was read before its reply.
+        timed.update(prompt_tokens=sum(g.prompt_tokens for g in attempts), reused_tokens=sum(g.reused_tokens for g in attempts),
                      tokens=kept.tokens, tokens_per_s=kept.tokens_per_s)
     return timed
 

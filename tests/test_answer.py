@@ -6,6 +6,7 @@ import dataclasses
 import pytest
 
 from rag.answer import Assistant, QuestionError, missing_names, needs_rewrite, substitute_followup
+from rag.pipeline import Generation
 from rag.prompt import REFUSAL, answer_messages, clean_untrusted, focus_passage, split_passage
 from rag.settings import Settings
 from ingest.documents import Chunk
@@ -21,14 +22,15 @@ TEXTS = [
 VOCAB = ["gpt-3", "gpt-2", "参数", "bert", "编码器", "google", "发布", "instructions"]
 
 
-def make(replies, fast_generator=None, **settings):
+def make(replies, fast_generator=None, fallback_generator=None, **settings):
     """An assistant on the fake index answering ``replies`` in turn; each passage focused
-    on its own best sentences (``evidence_chars=0``) unless a test says otherwise."""
+    on its own best sentences (``evidence_chars=0``), with no fallback, unless a test says
+    otherwise."""
     index = FakeIndex(TEXTS, VOCAB, titles=["GPT-3 文章", "GPT-2 文章", "BERT 文章", "Injected"])
     gen = ScriptedGenerator(replies)
-    settings = {"evidence_chars": 0, "fast_llm": "", **settings}
+    settings = {"evidence_chars": 0, "fast_llm": "", "fallback": False, **settings}
     s = Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=3, candidates=4, **settings)
-    return Assistant(index, s, generator=gen, fast_generator=fast_generator), gen
+    return Assistant(index, s, generator=gen, fast_generator=fast_generator, fallback_generator=fallback_generator), gen
 
 
 def run(assistant, question, history=()):
@@ -274,6 +276,45 @@ def test_fast_answers_come_from_the_fast_model_on_the_fast_evidence():
     assert assistant.fast_assistant() is assistant.fast_assistant()  # made once, kept
     assert assistant.fast_assistant().retriever is assistant.retriever
     assert assistant.fast_assistant().settings.llm == "small.gguf"
+
+
+def test_an_unsupported_answer_is_asked_again_from_the_fast_evidence_and_only_that_reply_shows():
+    assistant, gen = make(["GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。"], fallback=True,
+                          fast_evidence_chars=20)
+    answer, streamed = run(assistant, "GPT-3 有多少参数?")
+    assert not answer.refused and "1750" in answer.text and "7 亿" not in streamed
+    assert answer.replies == ("GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。")
+    first, second = (call[1]["content"] for call in gen.calls)
+    assert len(second) < len(first) and "GPT-2 文章" in first and "GPT-2 文章" not in second
+    assert answer.timings["first_shown_s"] > answer.timings["first_token_s"]  # the wait includes the first attempt
+    once, _ = make(["GPT-3 有 1750 亿个参数[1]。"])
+    assert answer.timings["prompt_tokens"] > once.ask("GPT-3 有多少参数?").timings["prompt_tokens"]  # both prompts count
+
+
+def test_no_fallback_for_fast_answers_refusals_or_answers_already_shown():
+    for replies, options in ((["GPT-3 有 7 亿个参数[1]。"], {"fast": True}),
+                             (["抱歉,文档中没有找到这个问题的答案。"], {}),
+                             (["GPT-3 有 7 亿个参数[1]。"], {"fallback": False})):
+        assistant, gen = make(replies + ["GPT-3 有 1750 亿个参数[1]。"], **{"fallback": True, **options})
+        answer = assistant.ask("GPT-3 有多少参数?")
+        assert answer.refused and len(gen.calls) == 1
+    assistant, _ = make([], fallback=True)
+    shown = Generation("GPT-3 有 7 亿个参数[1]。", 9, 0.1, 0.2, first_shown_at=0.3)
+    assert assistant._falls_back(False, dataclasses.replace(shown, first_shown_at=None)) and not assistant._falls_back(False, shown)
+    same, _ = make([], fallback=True, evidence_chars=400, fast_evidence_chars=400)
+    assert not same._falls_back(False, dataclasses.replace(shown, first_shown_at=None))  # the same model would say the same
+
+
+def test_fallback_llm_answers_again_with_its_own_model():
+    other = ScriptedGenerator(["GPT-3 有 1750 亿个参数[1]。"])
+    assistant, gen = make(["GPT-3 有 7 亿个参数[1]。"], fallback_generator=other, fallback=True,
+                          llm="small.gguf", fallback_llm="big.gguf")
+    answer = assistant.ask("GPT-3 有多少参数?")
+    assert not answer.refused and "1750" in answer.text
+    assert len(gen.calls) == 1 and len(other.calls) == 1
+    helper = assistant.fallback_assistant()
+    assert helper is assistant.fallback_assistant() and helper.settings.llm == "big.gguf" and not helper.settings.fallback
+    assert helper.retriever is assistant.retriever
 
 
 def test_fast_answers_read_less_evidence_picked_across_passages():

@@ -68,3 +68,11 @@ def test_bare_retry_answers_again_only_the_bare_marker_replies_with_the_retry_on
     assert rows[1] is other and len(gen.calls) == calls + 2
     assert not assistant.profile.retry_bare_markers  # the assistant's own profile is back
 
+
+def test_a_fallback_reply_is_replayed_against_the_fallback_prompt_without_the_model():
+    assistant, gen, resolver, row = _recorded(["GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。"],
+                                              {"fallback": True, "fast_evidence_chars": 20})
+    assert row.correct and len(row.replies) == 2  # the first was unsupported; the fallback's reply stands
+    calls = len(gen.calls)
+    again = quirks.replay(assistant, QUESTION, resolver, row, assistant.profile)
+    assert (again.answer, again.correct) == (row.answer, True) and len(gen.calls) == calls
