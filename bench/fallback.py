@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.metrics import QuestionResult, summarize  # noqa: E402
+from rag.metrics import QuestionResult, is_right, summarize  # noqa: E402
 from rag.report import load_report, with_interval  # noqa: E402
 
 METRICS = ("accuracy", "refusal_accuracy", "false_refusal_rate", "citation_precision")
@@ -40,11 +40,6 @@ def fallback(first: QuestionResult, second: QuestionResult, reasons: set[str]) -
     total = first.total_s + second.total_s if None not in (first.total_s, second.total_s) else None
     return dataclasses.replace(second, first_token_s=first.first_token_s, first_shown_s=shown, total_s=total,
                                replies=first.replies + second.replies)
-
-
-def ok(row: QuestionResult) -> bool:
-    """Right: an answerable question answered correctly, an unanswerable one refused."""
-    return bool(row.correct) if row.answerable else bool(row.refused)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
               + f" | {t['first_shown_s_p50']:.1f} s | {t['total_s_p50']:.1f} / {t['total_s_p95']:.1f} s |")
     again = [r for r, c in zip(a.rows, combined) if c is not r]
     print(f"answered again: {len(again)} of {len(a.rows)} ({', '.join(sorted(reasons))})")
-    for label, turned in (("turned right", lambda x, y: not ok(x) and ok(y)), ("turned wrong", lambda x, y: ok(x) and not ok(y))):
+    for label, turned in (("turned right", lambda x, y: not is_right(x) and is_right(y)),
+                          ("turned wrong", lambda x, y: is_right(x) and not is_right(y))):
         ids = [x.id for x, y in zip(a.rows, combined) if turned(x, y)]
         print(f"{label}: {len(ids)} {' '.join(ids)}")
     return 0

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.answer import Assistant  # noqa: E402
 from rag.cite import REFUSAL_PATTERNS, parse_markers  # noqa: E402
-from rag.metrics import QuestionResult, score_question, summarize  # noqa: E402
+from rag.metrics import QuestionResult, is_right, score_question, summarize  # noqa: E402
 from rag.pipeline import CachedSimilarity, Verdict, bare_markers, has_content, make_answer, narrowed, verify  # noqa: E402
 from rag.prompt import REFUSAL  # noqa: E402
 from rag.questionset import SourceResolver, load_questions  # noqa: E402
@@ -84,11 +84,9 @@ def replay(assistant: Assistant, question, resolver: SourceResolver, recorded: Q
 
 def flips(before: list[QuestionResult], after: list[QuestionResult]) -> tuple[int, int]:
     """(turned right, turned wrong): answerable questions by correctness, unanswerable by refusal."""
-    def ok(row: QuestionResult) -> bool:
-        return bool(row.correct) if row.answerable else bool(row.refused)
-
     pairs = list(zip(before, after))
-    return sum(not ok(a) and ok(b) for a, b in pairs), sum(ok(a) and not ok(b) for a, b in pairs)
+    return (sum(not is_right(a) and is_right(b) for a, b in pairs),
+            sum(is_right(a) and not is_right(b) for a, b in pairs))
 
 
 def is_bare(row: QuestionResult) -> bool:

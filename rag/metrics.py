@@ -258,6 +258,11 @@ def score_question(
     return QuestionResult(**row)
 
 
+def is_right(row: QuestionResult) -> bool:
+    """An answerable question answered correctly, or an unanswerable one refused."""
+    return bool(row.correct) if row.answerable else bool(row.refused)
+
+
 def summarize(rows: Sequence[QuestionResult], *, depth: int | None = None) -> dict:
     """Totals over rows. Rates are shares in [0, 1]; None where nothing was measurable.
 

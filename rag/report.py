@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.metrics import HIT_KS, QuestionResult, grouped, hit_at, reciprocal_rank, summarize
+from rag.metrics import HIT_KS, QuestionResult, grouped, hit_at, is_right, reciprocal_rank, summarize
 from rag.types import RagError
 
 WORST_N = 10
@@ -105,7 +105,7 @@ def worst_rows(rows: Sequence[QuestionResult], n: int = WORST_N) -> list[Questio
     def ok(row: QuestionResult) -> bool:
         if row.refused is None:  # retrieval-only: did a source passage come back at all?
             return row.doc_rank is not None
-        return bool(row.correct) if row.answerable else bool(row.refused)
+        return is_right(row)
 
     candidates = [r for r in rows if not r.source_missing and (r.answerable or r.refused is not None)]
     return sorted(candidates, key=lambda r: (ok(r), reciprocal_rank(r.doc_rank), r.f1 or 0.0, r.id))[:n]

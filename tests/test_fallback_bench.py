@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from rag.metrics import QuestionResult
+from rag.metrics import QuestionResult, is_right
 
 _spec = importlib.util.spec_from_file_location("fallback", Path(__file__).resolve().parents[1] / "bench" / "fallback.py")
 fallback = importlib.util.module_from_spec(_spec)
@@ -33,4 +33,4 @@ def test_an_answer_or_another_refusal_reason_stays_the_first():
     assert fallback.fallback(answered, second, {"unsupported_answer"}) is answered
     assert fallback.fallback(declined, second, {"unsupported_answer"}) is declined
     assert fallback.fallback(declined, second, {"model_declined"}) is not declined
-    assert not fallback.ok(declined) and fallback.ok(_row(answerable=False, refused=True))
+    assert not is_right(declined) and is_right(_row(answerable=False, refused=True))
