@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ingest.text import CJK, NUMBER, QUESTION_WORD, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.measures import answers_another_measure, quantities, stated_alone
+from rag.subjects import gives_to_another, names, without_versioned_names
 from rag.types import Citation, Hit
 
 # A citation marker: [1], [1, 2], [1，2], 【1】, [^1] and [1-2] are all read as one; group 1
@@ -318,7 +319,9 @@ def cite(
       ``unsupported``): an injected instruction never becomes the answer;
     - with a ``question``, a sentence whose numbers count only another measure than the
       one asked ("55 billion parameters" for a context window, see :mod:`rag.measures`)
-      answers nothing;
+      answers nothing, nor does one whose numbers the passage gives only to something
+      the question does not name ("175B" for T5-XXL from "GPT-3 has 175B parameters",
+      see :mod:`rag.subjects`);
     - with a ``question``, the sentence must be about it: the question shares a word or
       number with the sentence, with the passage's title, or with the passage sentences
       around the evidence (or, with ``similarity``, means what the sentence means). A
@@ -349,6 +352,7 @@ class _Checker:
         self.names = _name_numbers(question) if question else set()
         self.asked = _asked_terms(question) if question else set()
         self.question_terms = set().union(*key_terms(question)) if question else set()
+        self.subjects = names(question) if question else set()
         self.similarity = similarity
         self.min_support = min_support
         self.min_similarity = min_similarity
@@ -402,6 +406,8 @@ class _Checker:
             return False, ()  # "175 billion parameters" backs no answer to "how many GPUs"
         passage_text = self.sources[n - 1].text
         given = self.given_for(passage_text)
+        if self.gives_to_another(sentence, n, given):
+            return False, ()  # "175B" for T5-XXL, from "GPT-3 has 175B parameters"
         score, evidence = support(sentence, passage_text, given)
         if score >= self.min_support:
             return self.about_question(sentence, n, evidence), evidence
@@ -410,6 +416,19 @@ class _Checker:
         # Cross-lingual answers share no words with their passage; meaning still can.
         ok = self.meaning(strip_markers(sentence), n, given) >= self.min_similarity
         return ok and self.about_question(sentence, n, evidence), evidence
+
+    def gives_to_another(self, sentence: str, n: int, given: Set[str]) -> bool:
+        """Every sentence of passage ``n`` that holds the sentence's numbers gives them to
+        something the question does not name (see :mod:`rag.subjects`)."""
+        if not self.subjects:
+            return False
+        plain = strip_markers(sentence)
+        numbers = key_terms(without_versioned_names(plain))[0] - given
+        if not numbers:
+            return False
+        scaled = quantities(_normalize(plain))
+        lines = [line for line in self.sources[n - 1].sentences if _present(numbers, _normalize(line), scaled)]
+        return gives_to_another(lines, self.subjects)
 
     def asks_again(self, plain: str) -> bool:
         """The sentence (without markers) is the question again: every term of it, after

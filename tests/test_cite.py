@@ -215,6 +215,26 @@ def test_a_sentence_that_counts_another_measure_than_asked_backs_nothing():
     assert asked.citations[0].supported and not asked.unsupported
 
 
+def test_a_number_the_passage_gives_to_another_named_thing_backs_nothing():
+    """Backed by its passage and about another model: refused, not answered. A sentence that
+    names nothing, or names what was asked in another spelling, still backs the number."""
+    other = hits("By contrast, GPT-3 has 175B parameters.")
+    question = "How many parameters does T5-XXL have?"
+    wrong = cite("The model has 175B parameters [1].", other, question=question)
+    assert not wrong.citations[0].supported and wrong.unsupported
+    zh = cite("T5-XXL 有 1750 亿参数[1]。", hits("相比之下,GPT-3 有 1750 亿参数。"), question="T5-XXL 有多少参数?")
+    assert zh.unsupported
+    spelled = cite("T5-XXL has 11B parameters [1].", hits("T5XXL has 11B parameters."), question=question)
+    assert spelled.citations[0].supported and not spelled.unsupported
+    unnamed = cite("40 contractors were hired [1].", hits("We first hire a team of 40 contractors (see Appendix B.1)."),
+                   question="How many contractors labelled data for InstructGPT?")
+    assert unnamed.citations[0].supported and not unnamed.unsupported
+    # A name's version is no quantity: naming another model is the answer here.
+    which = cite("Its recipe is close to GPT-3's [1].", hits("The recipe of ChatGPT is close to that of GPT-3."),
+                 question="Which model is ChatGPT's recipe close to?")
+    assert which.citations[0].supported and not which.unsupported
+
+
 def test_a_number_backs_a_claim_only_near_what_the_claim_is_about():
     """A number elsewhere in the passage (here a footnote mark) is not the context window."""
     passage = ("OpenAI has also released APIs for GPT-4, including gpt-4 and gpt-4-32k. Overall, the "
