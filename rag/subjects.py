@@ -14,6 +14,8 @@ no subject, nor do references ("B.1"). Names compare without case, hyphens or do
 passage sentence names a subject when its text holds the subject's letters anywhere
 ("BERT-large" in "BERTLARGE"). A sentence naming nothing is anyone's: "We hire 40
 contractors" stays evidence for a question on InstructGPT. Chinese names are not read.
+Any name counts as someone else's, a GPU's or a dataset's too ("64 V100 GPUs" for a
+question on InstructGPT); replayed on twelve stored dev runs, this lost no right answer.
 """
 
 from __future__ import annotations
