@@ -426,9 +426,12 @@ class _Checker:
         numbers = key_terms(without_versioned_names(plain))[0] - given
         if not numbers:
             return False
-        scaled = quantities(_normalize(plain))
-        lines = [line for line in self.sources[n - 1].sentences if _present(numbers, _normalize(line), scaled)]
-        return gives_to_another(lines, self.subjects)
+        return gives_to_another(self.holding(n, numbers, quantities(_normalize(plain))), self.subjects)
+
+    def holding(self, n: int, numbers: Set[str], scaled: Mapping[str, set[int]]) -> list[str]:
+        """The sentences of passage ``n`` that state any of ``numbers`` (``scaled``: the
+        claim's quantities, so "530 billion" is found in "5300亿")."""
+        return [line for line in self.sources[n - 1].sentences if _present(numbers, _normalize(line), scaled)]
 
     def asks_again(self, plain: str) -> bool:
         """The sentence (without markers) is the question again: every term of it, after
@@ -449,7 +452,7 @@ class _Checker:
         src = self.sources[n - 1]
         numbers = key_terms(plain)[0] - given
         scaled = quantities(_normalize(plain))
-        lines = [line for line in src.sentences if _present(numbers, _normalize(line), scaled)] if numbers else []
+        lines = self.holding(n, numbers, scaled) if numbers else []
         return max([self.similarity(plain, src.text)] + [self.similarity(plain, line) for line in lines])
 
     def about_question(self, sentence: str, n: int, evidence: tuple[str, ...]) -> bool:
