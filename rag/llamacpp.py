@@ -10,9 +10,11 @@ import atexit
 import ctypes
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rag import models
@@ -33,6 +35,44 @@ log = logging.getLogger(__name__)
 # the first token at 0.88 (dev) and 0.89 (test) times the wait per question, answers inside
 # the intervals (README, Quality; bench/flash_attention.py).
 FLASH_ATTENTION = True
+
+# ggml's AMX kernels (Intel Xeon from Sapphire Rapids on, in a build compiled there with
+# -march=native, as pip compiles llama-cpp-python) crash the packaged Q4_K_M GGUFs with a
+# segmentation fault on their first prompt (ggml-org/llama.cpp#20824; this project's Xeon,
+# stop 35). Such a build loads weights as they are in the file: without llama.cpp's extra
+# buffer types, which exist to repack weights for those kernels. There the 0.5B read 210
+# prompt tokens/s and the 1.5B 139 on 2 cores (README, Models; bench/generation.py).
+_REPACK_LOCK = threading.Lock()
+
+
+def repacks_for_amx(llama_cpp) -> bool:
+    """Whether this llama.cpp build would repack weights for its AMX kernels."""
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+@contextmanager
+def safe_load(llama_cpp) -> Iterator[bool]:
+    """Models loaded inside run on this build: where it has AMX kernels, they keep their
+    weights as stored, without llama.cpp's extra buffer types (its weight repacking).
+    Yields whether they do. llama-cpp-python's ``Llama`` takes no argument for it, so its
+    default model parameters are swapped for the time of the load."""
+    if not repacks_for_amx(llama_cpp):
+        yield False
+        return
+    module = sys.modules[llama_cpp.__name__ + ".llama_cpp"]
+    with _REPACK_LOCK:
+        default = module.llama_model_default_params
+
+        def as_stored():
+            params = default()
+            params.use_extra_bufts = False
+            return params
+
+        module.llama_model_default_params = as_stored
+        try:
+            yield True
+        finally:
+            module.llama_model_default_params = default
 
 
 def physical_cores() -> int:
@@ -126,15 +166,16 @@ class LlamaCppGenerator(Generator):
                     raise models.ModelNotFound(f"GGUF file not found: {path} (check {LLM_SETTING})")
             start = time.perf_counter()
             try:
-                llm = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=self.n_ctx,
-                    n_threads=self.threads,
-                    n_threads_batch=self.threads,
-                    flash_attn=self.flash_attn,
-                    seed=self.seed,
-                    verbose=False,
-                )
+                with safe_load(llama_cpp) as stored:
+                    llm = llama_cpp.Llama(
+                        model_path=str(path),
+                        n_ctx=self.n_ctx,
+                        n_threads=self.threads,
+                        n_threads_batch=self.threads,
+                        flash_attn=self.flash_attn,
+                        seed=self.seed,
+                        verbose=False,
+                    )
             except ValueError as exc:  # llama-cpp-python reports unreadable files this way
                 raise GeneratorUnavailable(f"llama.cpp cannot load {path}: {exc}") from exc
             template = llm.metadata.get("tokenizer.chat_template")
@@ -149,7 +190,8 @@ class LlamaCppGenerator(Generator):
                 bos_token=special.get(llm.token_bos(), ""),
             )
             self._eos_text = special.get(llm.token_eos(), "")
-            self.info.update(path=str(path), chat_format=llm.chat_format, load_s=round(time.perf_counter() - start, 2))
+            self.info.update(path=str(path), chat_format=llm.chat_format, load_s=round(time.perf_counter() - start, 2),
+                             weights_as_stored=stored)
             log.info("loaded %s with llama.cpp in %.1fs", path.name, self.info["load_s"])
             # Free it before interpreter teardown; llama-cpp-python's __del__ fails after it.
             atexit.register(llm.close)

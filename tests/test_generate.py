@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,7 @@ from rag.generate import (
     StopFilter,
     make_generator,
 )
+from rag.llamacpp import safe_load
 
 QUESTION = [{"role": "user", "content": "What is 2+2? Answer with one number."}]
 
@@ -108,6 +110,36 @@ def test_packaged_model_answers_through_llama_cpp_and_loads_once(cache, monkeypa
     assert gen.complete(QUESTION, max_tokens=8) == text  # greedy: same reply again
     assert gen.count_tokens("hello world") == 2
     assert gen.complete(QUESTION, max_tokens=8, stop=["4"]) == text[: text.index("4")]
+
+
+def _fake_llama_cpp(monkeypatch, system_info: bytes):
+    """A stand-in for the llama_cpp package: its system info and its default model parameters."""
+    package, inner = types.ModuleType("fake_llama_cpp"), types.ModuleType("fake_llama_cpp.llama_cpp")
+    package.llama_print_system_info = lambda: system_info
+    inner.llama_model_default_params = lambda: types.SimpleNamespace(use_extra_bufts=True, use_mmap=True)
+    monkeypatch.setitem(sys.modules, inner.__name__, inner)
+    return package, inner
+
+
+def test_a_build_with_amx_kernels_loads_weights_as_stored(monkeypatch):
+    package, inner = _fake_llama_cpp(monkeypatch, b"CPU : AVX512 = 1 | AVX512_VNNI = 1 | AMX_INT8 = 1 | REPACK = 1 | ")
+    with safe_load(package) as stored:
+        params = inner.llama_model_default_params()
+    assert stored and params.use_extra_bufts is False and params.use_mmap is True
+    assert inner.llama_model_default_params().use_extra_bufts is True  # put back after the load
+
+
+def test_a_build_without_amx_kernels_loads_as_llama_cpp_chooses(monkeypatch):
+    package, inner = _fake_llama_cpp(monkeypatch, b"CPU : AVX2 = 1 | AVX512 = 0 | REPACK = 1 | ")
+    with safe_load(package) as stored:
+        assert not stored and inner.llama_model_default_params().use_extra_bufts is True
+
+
+def test_a_failed_load_puts_the_default_parameters_back(monkeypatch):
+    package, inner = _fake_llama_cpp(monkeypatch, b"AMX_INT8 = 1")
+    with pytest.raises(ValueError), safe_load(package):
+        raise ValueError("unreadable GGUF")
+    assert inner.llama_model_default_params().use_extra_bufts is True
 
 
 def test_requantized_model_is_made_by_llama_cpp_and_answers(cache, monkeypatch):
@@ -378,11 +410,21 @@ def test_transformers_unknown_hub_id_offline_names_the_setting(monkeypatch):
 
 # --- OpenAI-compatible HTTP server ------------------------------------------------------
 
+# llama_cpp.server, loading its model as rag.llamacpp does: on a build with AMX kernels,
+# llama.cpp's weight repacking crashes the packaged GGUF (see rag.llamacpp.safe_load).
+_SERVE = (
+    "import runpy, llama_cpp\n"
+    "from rag.llamacpp import safe_load\n"
+    "with safe_load(llama_cpp):\n"
+    "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def test_openai_backend_streams_from_a_local_llama_cpp_server(default_gguf, tmp_path):
     port = _free_port()
     log = open(tmp_path / "server.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf), "--host", "127.0.0.1",
+        [sys.executable, "-c", _SERVE, "--model", str(default_gguf), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--verbose", "False"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OPENAI_API_KEY": "none"},
     )
