@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # llama.cpp's fused attention reads prompts faster on a CPU too: 1.11 to 1.15 times the
 # prompt tokens/s for the 0.5B and 1.02 to 1.06 for the 1.5B on 2 cores (two machines), and
 # the first token at 0.88 (dev) and 0.89 (test) times the wait per question, answers inside
-# the intervals (README, Quality; bench/flash_attention.py).
+# the intervals (docs/quality.md; bench/flash_attention.py).
 FLASH_ATTENTION = True
 
 # ggml's AMX kernels (Intel Xeon from Sapphire Rapids on, in a build compiled there with

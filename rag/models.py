@@ -122,7 +122,7 @@ REGISTRY: dict[str, PackagedModel] = {
         _QWEN_05B,
         # Q4_0 reads a prompt 1.5x as fast as the shipped Q4_K_M on an AVX2 CPU (the 0.5B's
         # 896-wide rows fall back from K-quants to slower types), but rounding the weights
-        # once more cost refusals on the test split; an option, not the default (README).
+        # once more cost refusals on the test split; an option, not the default (docs/quality.md).
         _requantized(
             "qwen2.5-coder-0.5b-q4_0",
             "Qwen2.5-Coder-0.5B-Instruct, re-quantised to GGUF Q4_0",

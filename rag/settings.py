@@ -48,21 +48,21 @@ class Settings:
     candidates: int = 30
     # 10 put more answers in the dev top 5 (0.73 -> 0.80, paired +9/-1) but the 0.5B
     # answered no more right and the floor let 3 more unanswerable questions through: 60
-    # stays (README, Retrieval). The reranker keeps its own constant.
+    # stays (docs/quality.md, Retrieval). The reranker keeps its own constant.
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 1.5
     balance_kinds: int = 1  # rank articles and papers separately before fusion
     # A table among BM25's first table_depth passages keeps that rank on the dense side too
-    # (its numbers mean nothing to the embedder); 0 switches this off (README, Retrieval).
+    # (its numbers mean nothing to the embedder); 0 switches this off (docs/quality.md, Retrieval).
     table_depth: int = 5
     # In a document the question names, BM25's first named_depth passages count as ranked
-    # there by every ranking; 0 switches this off (README, Retrieval).
+    # there by every ranking; 0 switches this off (docs/quality.md, Retrieval).
     named_depth: int = 2
     # >0: the top rerank_depth passages reranked by their best sentence. On dev it put
     # more answers in the top 5 (0.73 -> 0.80) but the 0.5B answered no more right (0.30
     # against 0.34) and refused fewer unanswerable questions (0.59 against 0.77): off
-    # (README, Retrieval).
+    # (docs/quality.md, Retrieval).
     rerank_depth: int = 0
     min_dense: float = 0.28  # chosen with rag eval: no false refusals on the question set
     min_keyword_coverage: float = 0.45
@@ -71,9 +71,9 @@ class Settings:
     min_dense_with_keywords: float = 0.15
     # Generation.
     # The 1.5B (the cpu-large extra) answers more right but waits 1.6 times as long for
-    # the first word on 2 cores (README, Quality): the 0.5B stays the default, as shipped.
+    # the first word on 2 cores (docs/quality.md): the 0.5B stays the default, as shipped.
     # Its Q4_0 copy waits 0.72 times as long but answered 13 of 24 unanswerable test
-    # questions it should have refused, against 7 (README, Quality).
+    # questions it should have refused, against 7 (docs/quality.md).
     llm: str = "qwen2.5-coder-0.5b"
     device: str = "auto"
     dtype: str = "auto"
@@ -90,13 +90,13 @@ class Settings:
     # Chosen on dev among 400/450/500 characters, each answered in turn with the default
     # in one run: the only one at no more than half the default's first-token wait (0.48
     # times; 450: 0.51, 500: 0.54), as many answers right as 450 and more than 500, more
-    # unanswerable questions refused than either (README, Quality).
+    # unanswerable questions refused than either (docs/quality.md).
     fast_evidence_chars: int = 400
     # When the answer check refuses an answer as unsupported (nothing it says is in its
     # passages) and nothing was shown yet, ask once more from the fast evidence, by
     # fallback_llm ("": the llm itself). Dev, 116 answerable: +3 right, -0; 7 fewer false
     # refusals; unanswerable refused the same; first shown p50 the same. Test, looked at
-    # once: +4 / -0, 2 more of 24 unanswerable answered, first shown p50 1.16x (README).
+    # once: +4 / -0, 2 more of 24 unanswerable answered, first shown p50 1.16x (docs/quality.md).
     fallback: bool = True
     fallback_llm: str = ""
     max_new_tokens: int = 256
