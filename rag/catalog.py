@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,16 @@ log = logging.getLogger(__name__)
 # A loaded GGUF needs about its file size plus the context and scratch buffers.
 _MEMORY_FACTOR = 1.3
 _MEMORY_SPARE = 1024**3  # left for the embedder, the index and the page
+
+# The settings that shape an answer besides the model: retrieval, the evidence, the prompt,
+# the second try. A run with other values measured another assistant ("the 1.5B on 400
+# characters"), not the model as the page runs it.
+ANSWERING = (
+    "embedder", "top_k", "candidates", "rrf_k", "dense_weight", "keyword_weight", "balance_kinds", "table_depth",
+    "named_depth", "rerank_depth", "min_dense", "min_keyword_coverage", "min_dense_with_keywords", "passage_budget",
+    "focus_chars", "evidence_chars", "evidence_passages", "question_first", "best_last", "fallback", "fallback_llm",
+    "max_new_tokens", "temperature", "profile",
+)
 
 
 @dataclass(frozen=True)
@@ -71,14 +81,16 @@ def installed_models(extra: Iterable[str] = ()) -> list[str]:
     return found
 
 
-def newest_test_run(reports_dir: Path | str, spec: str) -> Measured | None:
+def newest_test_run(reports_dir: Path | str, spec: str, like: Mapping[str, object] | None = None) -> Measured | None:
     """The newest full test-split evaluation of ``spec`` under ``reports_dir``, or None.
 
     A report counts when its ``meta.mode`` is "full", ``meta.split`` is "test" (not a
-    ``--limit`` part of it), its model was asked for as ``spec`` and it did not run with
-    the ``fast`` setting (whose answers come from ``fast_llm``). Reports of a side-by-side
-    run (``bench/frontier.py``) lie one folder deeper. Unreadable reports are skipped with
-    a warning.
+    ``--limit`` part of it), its model was asked for as ``spec``, it did not run with
+    the ``fast`` setting (whose answers come from ``fast_llm``) and, given the settings in
+    force as ``like``, it ran with their :data:`ANSWERING` values (a setting the report
+    does not record is not held against it). Reports of a side-by-side run
+    (``bench/frontier.py``) lie one folder deeper. Unreadable reports are skipped with a
+    warning.
     """
     best: Measured | None = None
     folder = Path(reports_dir)
@@ -92,7 +104,8 @@ def newest_test_run(reports_dir: Path | str, spec: str) -> Measured | None:
         model = meta.get("model") or {}
         if meta.get("mode") != "full" or meta.get("split") != "test" or model.get("llm") != spec:
             continue
-        if (meta.get("settings") or {}).get("fast"):
+        ran = meta.get("settings") or {}
+        if ran.get("fast") or _answered_otherwise(ran, like or {}):
             continue
         found = Measured(
             first_token_s=totals.get("first_token_s_p50"),
@@ -106,13 +119,20 @@ def newest_test_run(reports_dir: Path | str, spec: str) -> Measured | None:
     return best
 
 
-def model_choices(current: str, reports_dir: Path | str = "reports") -> list[ModelChoice]:
-    """The picker's entries: the installed models and ``current``, each with its measurements."""
+def _answered_otherwise(ran: Mapping[str, object], like: Mapping[str, object]) -> bool:
+    """Whether a run's settings differ from ``like`` in an answering setting both record."""
+    return any(key in ran and key in like and ran[key] != like[key] for key in ANSWERING)
+
+
+def model_choices(current: str, reports_dir: Path | str = "reports",
+                  like: Mapping[str, object] | None = None) -> list[ModelChoice]:
+    """The picker's entries: the installed models and ``current``, each with its measurements
+    (from runs with ``like``'s answering settings, see :func:`newest_test_run`)."""
     choices = []
     for spec in installed_models([current]):
         packaged = models.REGISTRY.get(spec)
         description = packaged.description if packaged else "named by --llm"
-        choices.append(ModelChoice(spec, description, newest_test_run(reports_dir, spec), weights_size(spec)))
+        choices.append(ModelChoice(spec, description, newest_test_run(reports_dir, spec, like), weights_size(spec)))
     return choices
 
 

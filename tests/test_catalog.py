@@ -10,12 +10,12 @@ from rag import catalog
 
 def _report(reports: Path, name: str, *, llm: str, split: str = "test", mode: str = "full",
             timestamp: str = "2026-02-01T10:00:00+00:00", first_token: float = 4.2, accuracy: float = 0.61,
-            fast: bool = False) -> None:
+            fast: bool = False, **ran) -> None:
     folder = reports / name
     folder.mkdir(parents=True)
     data = {
         "meta": {"mode": mode, "split": split, "timestamp": timestamp, "model": {"llm": llm, "model": {"model": llm}},
-                 "settings": {"llm": llm, "fast": fast}},
+                 "settings": {"llm": llm, "fast": fast, **ran}},
         "totals": {"first_token_s_p50": first_token, "accuracy": accuracy, "scored": 41},
         "rows": [],
     }
@@ -45,6 +45,22 @@ def test_side_by_side_reports_count_and_fast_runs_do_not(tmp_path):
             first_token=4.1, fast=True)
     measured = catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b")
     assert measured is not None and measured.first_token_s == 8.8 and measured.report.endswith("default")
+
+
+def test_a_run_with_other_answering_settings_does_not_stand_for_the_model(tmp_path):
+    """The page answers with the settings in force: a newer run of the same model on other
+    evidence measured another assistant, not this one."""
+    _report(tmp_path, "frontier/1.5b", llm="qwen2.5-coder-1.5b", timestamp="2026-06-01T00:00:00+00:00",
+            first_token=5.9, evidence_chars=0, top_k=5)
+    _report(tmp_path, "frontier/1.5b-ev400", llm="qwen2.5-coder-1.5b", timestamp="2026-06-01T00:00:01+00:00",
+            first_token=2.5, evidence_chars=400, top_k=5)
+    like = {"llm": "qwen2.5-coder-0.5b", "evidence_chars": 0, "top_k": 5, "host": "0.0.0.0"}
+    measured = catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b", like)
+    assert measured is not None and measured.first_token_s == 5.9 and measured.report.endswith("1.5b")
+    assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b", {**like, "evidence_chars": 400}).first_token_s == 2.5
+    assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b", {**like, "top_k": 8}) is None
+    # without settings to match, the newest run counts, as before
+    assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b").first_token_s == 2.5
 
 
 def test_an_unmeasured_model_says_so_instead_of_a_number(tmp_path):

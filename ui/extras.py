@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +98,7 @@ def page_extras(settings: "Settings", loader: Any, auth: tuple[str, str] | None)
     return PageExtras(
         library=library,
         upload_limit_mb=settings.upload_max_mb,
-        models=model_choices(settings.llm, settings.reports_dir),
+        models=model_choices(settings.llm, settings.reports_dir, asdict(settings)),
         switch_model=assistant_with_model,
         current_model=settings.llm,
         feedback_file=Path(settings.feedback_file),
