@@ -1,10 +1,10 @@
 """Take the README's screenshots from a real run: the index in force (build it first with
 ``rag rebuild --papers-dir ../shared/papers``), the packaged model, headless Chromium.
 
-    python -m bench.screenshots [--out docs] [--papers-dir ../shared/papers]
+    python -m bench.screenshots [--out docs] [--papers-dir ../shared/papers] [--question Q]
 
 It serves the page as ``rag serve`` does (settings from defaults, rag.toml and RAG_*),
-asks a question that is answered and one that is refused, uploads
+asks a question that is answered (``--question``) and one that is refused, uploads
 ``bench/upload-sample.md`` and shoots the page while it is indexed, shows the model
 picker, then removes the upload again (the index is rebuilt without it). Times on the
 page are this machine's, under whatever else it is running.
@@ -69,6 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="docs")
     parser.add_argument("--papers-dir", action="append", default=[])
+    parser.add_argument("--question", default="GPT-3 有多少参数?",
+                        help="the question of the answer screenshot (the script waits until it is answered)")
     args = parser.parse_args()
     out = Path(args.out)
     settings, _ = load_settings({})
@@ -84,7 +86,7 @@ def main() -> None:
     try:
         driver.get(url)
         WebDriverWait(driver, WAIT_S).until(lambda d: "Ready" in d.find_element(By.ID, "rag-banner").text)
-        _ask(driver, "GPT-3 有多少参数?", "answered")
+        _ask(driver, args.question, "answered")
         _shoot(driver, out / "screenshot-answer.png")
         driver.find_element(By.CSS_SELECTOR, "#rag-chat button[aria-label='Clear']").click()
         _ask(driver, "2030 年世界杯的冠军是哪个国家?", "refused")
