@@ -2,9 +2,10 @@
 
 Owns the model menu: the packaged models whose part packages are installed, plus the one
 ``--llm`` names. Each comes with its typical first-token wait and its accuracy from the
-newest full ``rag eval`` report on the test split for that model under ``reports/``;
-where there is none, nothing is made up ("not measured"). Also decides whether a second
-model fits in memory beside the first, or the first must be freed before loading.
+newest full ``rag eval`` report on the test split for that model, run with the page's
+answering settings, under ``reports/``; where there is none, nothing is made up ("not
+measured"). Also decides whether a second model fits in memory beside the first, or the
+first must be freed before loading.
 """
 
 from __future__ import annotations
