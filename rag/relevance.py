@@ -2,7 +2,9 @@
 
 Owns the "judge" stage of answering: a question is answered only when a passage is close
 to it in meaning, or by keywords, and no model name with a version that the question
-asks about (GPT-5, Llama 3) is missing from every passage.
+asks about (GPT-5, Llama 3) is missing from every passage. A short question on a name
+the embedder cannot place ("What is RAG?": cosine 0.08 to the articles on RAG) is close
+when one passage holds all of its words, the name included.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.keyword import tokenize
+from rag.subjects import names, names_any
 from rag.types import Hit
 
 # Names with a digit (GPT-4, T5, Llama 2, word2vec, GPT-3.5): when a question names one
@@ -72,6 +75,25 @@ def keyword_coverage(question: str, passages: Sequence[str]) -> float:
     return len(wanted & present) / len(wanted)
 
 
+def named_whole(question: str, passages: Sequence[str], translated: str = "") -> bool:
+    """One passage holds every keyword of ``question`` (or of its ``translated`` terms)
+    and a name the question asks about (RAG, MoE: see :func:`rag.subjects.names`).
+
+    The embedder places "What is RAG?" nowhere near the articles that explain RAG, while
+    every word of it is in one of their passages. Words spread over several passages do
+    not count: "Who won the 2022 FIFA World Cup?" finds "FIFA" and "2022" in a reference
+    list, but not "won" or "cup" there.
+    """
+    asked = names(question)
+    if not asked:
+        return False
+    for text in passages:
+        if names_any(text, asked) and max(keyword_coverage(question, [text]),
+                                          keyword_coverage(translated, [text]) if translated else 0.0) >= 1.0:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Relevance:
     """Why retrieval did or did not find something worth answering from."""
@@ -97,6 +119,8 @@ def judge_relevance(
     ("Who won the 2022 FIFA World Cup?") is not about it. ``translated`` holds the
     question's terms in the other language (what keyword search also looked for): the
     passages cover the question by its own words or by those, whichever share is higher.
+    A passage that holds every word of the question and a name it asks about is close
+    whatever the embedder says (:func:`named_whole`).
     """
     texts = [h.chunk.text for h in hits]
     best = max((h.dense for h in hits if h.dense is not None), default=0.0)
@@ -104,6 +128,7 @@ def judge_relevance(
     if translated:
         coverage = max(coverage, keyword_coverage(translated, texts))
     missing = tuple(missing_names(question, texts))
-    close = best >= min_dense or (coverage >= min_coverage and best >= min_dense_with_keywords)
+    close = (best >= min_dense or (coverage >= min_coverage and best >= min_dense_with_keywords)
+             or named_whole(question, texts, translated))
     ok = bool(hits) and close and not missing
     return Relevance(ok, float(best), coverage, missing)

@@ -57,13 +57,19 @@ def without_versioned_names(text: str) -> str:
     return _TOKEN.sub(lambda m: " " if _key(m.group()) and any(ch.isdigit() for ch in m.group()) else m.group(), text)
 
 
+def names_any(text: str, subjects: set[str]) -> bool:
+    """Whether ``text`` holds the letters of any of ``subjects`` (folded names, see
+    :func:`names`): "BERT-large" is in "BERTLARGE"."""
+    flat = _SEPARATORS.sub("", text.lower())
+    return any(subject in flat for subject in subjects)
+
+
 def gives_to_another(lines: Sequence[str], subjects: set[str]) -> bool:
     """Whether every one of ``lines`` (the passage sentences that hold an answer's number)
     names something and none of them names one of ``subjects`` (the question's names)."""
     if not subjects or not lines:
         return False
     for line in lines:
-        flat = _SEPARATORS.sub("", line.lower())
-        if not names(line) or any(subject in flat for subject in subjects):
+        if not names(line) or names_any(line, subjects):
             return False
     return True

@@ -276,3 +276,19 @@ def test_table_depth_is_a_setting_that_reaches_the_retriever():
     assert Assistant(index, Settings(table_depth=0), generator=ScriptedGenerator([])).retriever.table_depth == 0
     with pytest.raises(SettingsError, match="table_depth"):
         load_settings({"table_depth": -1}, environ={})
+
+
+def test_a_question_on_a_name_is_close_when_one_passage_holds_every_word_of_it():
+    # The embedder cannot place "RAG" (cosine 0.08 to the article that explains it).
+    rag = Chunk(doc_id="d", title="d", text="RAG 系统通过在生成过程中从大型外部数据库检索相关信息来增强 LLM。", start=0, end=40)
+    assert judge_relevance("What is RAG?", [Hit(0, rag, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
+    # The same words spread over two passages are no such passage.
+    named = Chunk(doc_id="d", title="d", text="RAG systems retrieve passages.", start=0, end=30)
+    proposed = Chunk(doc_id="e", title="e", text="The method was proposed in 2020.", start=0, end=32)
+    spread = [Hit(0, named, 0.1, dense=0.08), Hit(1, proposed, 0.1, dense=0.05)]
+    assert not judge_relevance("Who proposed RAG?", spread, 0.28, 0.45, 0.15).ok
+    # Every word in one passage but no name asked about: the embedder's word stands.
+    plain = Chunk(doc_id="d", title="d", text="Retrieval systems retrieve passages.", start=0, end=36)
+    assert not judge_relevance("What is retrieval?", [Hit(0, plain, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
+    # A versioned name no passage mentions still refuses.
+    assert not judge_relevance("What is RAG 2?", [Hit(0, rag, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
