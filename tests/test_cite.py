@@ -190,6 +190,20 @@ def test_cross_lingual_support_through_similarity():
     assert not out.citations[0].supported  # the number doesn't match, whatever the similarity
 
 
+def test_a_translated_sentence_is_backed_by_the_passage_sentence_it_translates():
+    source = "MoE 模型使用动态路由机制为每个输入仅激活模型参数的子集。"
+    h = hits("LLM 的改进并非都需要更多计算。像 Mixtral 8x7B 这样的小型模型仍然可以提供令人印象深刻的性能。" + source)
+    answer = "MoE is a dynamic routing mechanism that activates only a subset of the parameters for each input."
+    # Close to the sentence it translates, far from the passage as a whole (USE: 0.71 and about 0.4).
+    def similarity(a, b):
+        return 0.71 if b == source else 0.4
+    out = cite(answer, h, question="What is MoE?", similarity=similarity)
+    assert out.citations and out.citations[0].supported and not out.unsupported
+    # A sentence merely near one passage sentence is no translation of it.
+    out = cite(answer, h, question="What is MoE?", similarity=lambda a, b: 0.64 if b == source else 0.4)
+    assert not out.citations and out.unsupported
+
+
 def test_refusal_phrases():
     assert is_refusal("抱歉,文档中没有找到这个问题的答案。")
     assert is_refusal("The passages do not contain this information.")
