@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
-from ingest.text import CJK, NUMBER, QUESTION_WORD, split_sentences as _split_text
+from ingest.text import CJK, NUMBER, QUESTION_WORD, has_cjk, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.measures import answers_another_measure, quantities, stated_alone
 from rag.subjects import gives_to_another, names, without_versioned_names
@@ -467,8 +467,8 @@ class _Checker:
         input only activating model parameters' subsets", from
         "MoE 模型使用动态路由机制为每个输入仅激活模型参数的子集") is close to its source sentence
         (0.71), not to the whole passage around it."""
-        cjk = bool(_CJK_RUN.search(plain))
-        lines = [line for line in self.sources[n - 1].sentences if bool(_CJK_RUN.search(line)) != cjk]
+        cjk = has_cjk(plain)
+        lines = [line for line in self.sources[n - 1].sentences if has_cjk(line) != cjk]
         return max((self.similarity(plain, line) for line in lines), default=0.0)
 
     def about_question(self, sentence: str, n: int, evidence: tuple[str, ...]) -> bool:
