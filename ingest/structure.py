@@ -49,6 +49,11 @@ class Table:
         return f"{self.caption}\n{self.header}".strip()
 
 
+def is_caption(line: str) -> bool:
+    """Whether ``line`` opens a table caption ("Table 3: ...", "TABLE 3", "表 3 ...")."""
+    return bool(_CAPTION.match(line))
+
+
 def _cells(tokens: list[str]) -> int:
     """How many of a line's tokens read as table cells (a number or a mark)."""
     return sum(1 for t in tokens if _CELL_TOKEN.search(t))
@@ -69,6 +74,14 @@ def _row_like(line: str) -> bool:
     # Label cells on a line of their own ("Closed", "Company executives"), and a survey
     # table's questions ("What is your nationality?").
     return (len(tokens) <= 5 and len(s) <= 50 and not _SENTENCE.search(s)) or (s.endswith("?") and len(s) <= 60)
+
+
+def _cell_row(line: str) -> bool:
+    """A line that is mostly cells ("GPT-3 [55] 2020 年 05 月 175 - - - 3000 亿 tokens"):
+    three tokens or more, at least half of them numbers or marks. A reference entry or a
+    reading-list item has a year or two among many words."""
+    tokens = line.split()
+    return len(tokens) >= 3 and _cells(tokens) * 2 >= len(tokens)
 
 
 def _short_row(line: str) -> bool:
@@ -191,8 +204,10 @@ def is_bibliography(text: str, section: str | None = None) -> bool:
     marks = len(_CITATION_MARK.findall(text))
     if section and _REFERENCE_HEADING.match(section):
         return bool(marks or _ENTRY.search(text) or _AUTHOR.search(text))
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and sum(map(_cell_row, lines)) >= _ITEMS_SHARE * len(lines):
+        return False  # table rows whose dates read as citation years
     if marks >= 5 and marks * 60 >= len(text):
         return True
-    lines = [line for line in text.splitlines() if line.strip()]
     items = [line for line in lines if _ITEM.match(line) and _CITATION_MARK.search(line)]
     return len(items) >= _MIN_ITEMS and sum(map(len, items)) >= _ITEMS_SHARE * sum(map(len, lines))

@@ -116,6 +116,25 @@ def test_reference_lists_are_marked_and_prose_that_cites_is_not():
     assert [c.role for c in chunks] == ["references", "text"]
 
 
+def test_table_rows_with_dates_are_not_a_bibliography():
+    # The Chinese survey's Table 1, read row by row: a year in every row is as dense in
+    # "citation years" as a reference list, but each line is mostly cells.
+    rows = (
+        "GPT-3 [55] 2020 年 05 月 175 - - - 3000 亿 tokens - - - ✓ -\n"
+        "GShard [102] 2020 年 06 月 600 - - - 1 万亿 tokens - 2048 TPU v3 4 天 - -\n"
+        "Codex [78] 2021 年 07 月 12 GPT-3 - - 1000 亿 tokens 2020 年 05 月 - - ✓ -\n"
+        "ERNIE 3.0 [103] 2021 年 07 月 10 - - - 3750 亿 tokens - 384 V100 - ✓ -\n"
+        "PaLM [56] 2022 年 04 月 540 - - - 7800 亿 tokens - 6144 TPU v4 - ✓ ✓"
+    )
+    entries = (
+        "[55] T. B. Brown, B. Mann, N. Ryder et al., Language models are few-shot learners, NeurIPS 2020.\n"
+        "[56] A. Chowdhery, S. Narang, J. Devlin et al., PaLM: Scaling language modeling with pathways, arXiv 2022.\n"
+        "[57] H. Touvron, T. Lavril, G. Izacard et al., LLaMA: Open and efficient foundation language models, arXiv 2023."
+    )
+    assert not is_bibliography(rows)
+    assert is_bibliography(entries)
+
+
 def test_a_reading_list_under_a_heading_is_marked_though_sparse_in_marks():
     # One year and one "Paper" per item: too few marks per character for the density
     # test, yet every item cites.
