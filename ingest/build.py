@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Bump whenever a change to loading, cleaning, identifying or chunking can change what an
 # unchanged file becomes: an index built by another version has every source read again.
-INGEST_VERSION = 6  # 6: a bibliography starts its own chunks, marked by its heading and its authors
+INGEST_VERSION = 7  # 7: a table row read by pdfminer is one line; 6: a bibliography starts its own chunks
 
 
 class DuplicateDocumentId(IngestError):

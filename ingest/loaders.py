@@ -21,6 +21,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from ingest.documents import IngestError
+from ingest.structure import is_caption
 from ingest.text import has_cjk, is_cjk
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,13 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 GARBLED_BELOW = 0.9
 # Enough characters to judge a text layer early, before extracting every page.
 _SAMPLE_CHARS = 2000
+# pdfminer returns each cell of a table without ruling lines as a line of its own. On a
+# page with a table caption, three or more narrow lines (under this share of the page's
+# width, at most _CELL_HEIGHT points tall) whose tops lie within _ROW_SLACK points of
+# each other are one row, read left to right.
+_CELL_WIDTH = 0.3
+_CELL_HEIGHT = 15.0
+_ROW_SLACK = 2.0
 
 
 class UnreadableFile(IngestError):
@@ -386,15 +394,50 @@ def _pdfminer_pages(data: bytes, path: Path) -> list[str]:
         # interleaves the two columns of the Chinese survey; _reading_order does it instead.
         for page in extract_pages(io.BytesIO(data), laparams=LAParams(boxes_flow=None)):
             lines = [
-                (line.x0, line.x1, line.y1, text.rstrip("\n"))
+                (line.x0, line.x1, line.y0, line.y1, text.rstrip("\n"))
                 for line in lines_of(page)
                 if (text := line_text(line)).strip()
             ]
-            pages.append("\n".join(_reading_order(lines, page.width)))
+            pages.append("\n".join(_reading_order(_table_rows(lines, page.width), page.width)))
     # pdfminer, like pypdf, raises many exception types on damaged input.
     except Exception as exc:
         raise UnreadableFile(f"{path}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
     return pages
+
+
+def _table_rows(lines: list[tuple[float, float, float, float, str]], width: float) -> list[tuple[float, float, float, str]]:
+    """The page's lines as (x0, x1, top, text), with the cells of each table row joined.
+
+    ``lines`` holds (x0, x1, bottom, top, text). pdfminer reads the cells of the Chinese
+    survey's tables (no ruling lines) as separate lines, so "GPT-3 [55]", "2020 年 05 月
+    175" and "3000 亿 tokens" came out one under another, far from the model they
+    describe. Only a page with a table caption is touched, and only narrow lines that
+    share their top with two or more others are joined: prose in two columns has two
+    wide lines at the same height, never three narrow ones.
+    """
+    if not any(is_caption(text) for *_, text in lines):
+        return [(x0, x1, top, text) for x0, x1, _bottom, top, text in lines]
+
+    def cell(line) -> bool:
+        x0, x1, bottom, top, _text = line
+        return x1 - x0 < width * _CELL_WIDTH and top - bottom <= _CELL_HEIGHT
+
+    order = sorted(range(len(lines)), key=lambda i: (-lines[i][3], lines[i][0]))
+    joined: list[tuple[float, float, float, str]] = []
+    used: set[int] = set()
+    for i in order:
+        if i in used:
+            continue
+        x0, x1, _bottom, top, text = lines[i]
+        row = [j for j in order if j not in used and cell(lines[j]) and abs(lines[j][3] - top) <= _ROW_SLACK] if cell(lines[i]) else []
+        if len(row) < 3:
+            joined.append((x0, x1, top, text))
+            used.add(i)
+            continue
+        row.sort(key=lambda j: lines[j][0])
+        used.update(row)
+        joined.append((lines[row[0]][0], max(lines[j][1] for j in row), top, " ".join(lines[j][4].strip() for j in row)))
+    return joined
 
 
 def _reading_order(lines: list[tuple[float, float, float, str]], width: float) -> list[str]:

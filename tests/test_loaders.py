@@ -18,6 +18,7 @@ from ingest.loaders import (
     meaningful_pdf_title,
     readable_ratio,
 )
+from ingest.loaders import _reading_order, _table_rows
 
 PAPERS = Path(__file__).resolve().parent.parent.parent / "shared" / "papers"
 ZH_SURVEY = PAPERS / "2303.18223-zh.pdf"
@@ -242,6 +243,31 @@ def test_real_chinese_and_english_is_never_garbled(text):
     assert not looks_garbled(text)
 
 
+def test_pdfminer_table_cells_on_one_height_are_read_as_one_row():
+    # pdfminer gives each cell of a table without ruling lines as a line of its own:
+    # (x0, x1, bottom, top, text) as the Chinese survey's Table 1 comes out.
+    width = 612.0
+    cells = [
+        (84, 107, 596, 603, "GPT-3 [55]"), (163, 226, 596, 603, "2020 年 05 月 175"), (250, 252, 596, 603, "-"),
+        (321, 364, 596, 603, "3000 亿 tokens"), (522, 528, 597, 604, "✓"),
+        (84, 107, 585, 593, "PaLM [56]"), (163, 226, 585, 593, "2022 年 04 月 540"), (321, 364, 585, 593, "7800 亿 tokens"),
+    ]
+    # Prose in two columns: two wide lines at each height, which stay apart.
+    columns = [(48, 296, 500, 508, "语言是人类表达和交流的突出能力,"), (316, 564, 500, 508, "基于 Transformer 的预训练语言模型"),
+               (48, 296, 488, 496, "它在儿童早期发展"), (316, 564, 488, 496, "在大规模语料上预训练")]
+    caption = [(298, 314, 694, 703, "表 1"), (48, 564, 683, 691, "近年来 LLM 的统计数据。")]
+
+    def read(lines):
+        return _reading_order(_table_rows(lines, width), width)
+
+    page = read(caption + cells + columns)
+    assert "GPT-3 [55] 2020 年 05 月 175 - 3000 亿 tokens ✓" in page
+    assert "PaLM [56] 2022 年 04 月 540 7800 亿 tokens" in page
+    assert page[-4:] == ["语言是人类表达和交流的突出能力,", "它在儿童早期发展", "基于 Transformer 的预训练语言模型", "在大规模语料上预训练"]
+    # Without a table caption on the page nothing is joined.
+    assert "GPT-3 [55]" in read(cells + columns)
+
+
 # --- the real Chinese survey (only where ../shared/papers exists) ---
 
 
@@ -264,3 +290,16 @@ def test_chinese_survey_falls_back_to_pdfminer(tmp_path):
     # Two-column pages read column by column: a sentence that wraps inside the left
     # column continues on the next line.
     assert "语言是人类表达和交流的突出能力\uff0c它在儿童早期发展\n并在一生中不断演变" in raw.pages[0]
+
+
+@pytest.mark.skipif(not ZH_SURVEY.exists(), reason=f"{ZH_SURVEY} not available")
+def test_chinese_survey_table_rows_are_read_whole(tmp_path):
+    pypdf = pytest.importorskip("pypdf")
+    writer = pypdf.PdfWriter()
+    writer.add_page(pypdf.PdfReader(ZH_SURVEY).pages[7])  # Table 1: the LLMs' statistics
+    path = tmp_path / "zh-survey-table-1.pdf"
+    with path.open("wb") as out:
+        writer.write(out)
+    lines = load_file(path).pages[0].splitlines()
+    assert "GPT-3 [55] 2020 年 05 月 175 - - - 3000 亿 tokens - - - ✓ -" in lines
+    assert "PaLM [56] 2022 年 04 月 540 - - - 7800 亿 tokens - 6144 TPU v4 - ✓ ✓" in lines
