@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.keyword import tokenize
+from rag.subjects import SEPARATORS as _SEPARATORS
 from rag.subjects import names, names_any
 from rag.types import Hit
 
@@ -25,6 +26,17 @@ COMMON_CAPITALISED = frozenset(
     "the a an in on of for and or please tell explain describe list give".split()
 )
 _NAMES_A_DOCUMENT = r"['’]?s?\s*(?:paper|article|论文|文章)"
+# "What is X?", "什么是X?", "X 是什么?": a question that asks what a term means.
+_DEFINITION = (
+    re.compile(r"^\s*(?:what\s+(?:is|are)|define)\s+(?:an?\s+|the\s+)?(?P<term>[^?]+?)\s*\??\s*$", re.IGNORECASE),
+    re.compile(r"^\s*(?:那么?)?\s*(?:什么是|何为|何谓)\s*(?P<term>[^?？]+?)\s*[?？]?\s*$"),
+    re.compile(r"^\s*(?:那么?)?\s*(?P<term>[^?？]+?)\s*(?:又|到底|究竟)?(?:是什么|指的是什么|是指什么)(?:意思)?\s*[?？]?\s*$"),
+)
+# A term is two to four words ("the Chinchilla scaling law") or three to twelve Chinese
+# characters ("思维链", "检索增强生成"): one common word ("retrieval", "模型") says too
+# little, and a longer phrase is a question of its own.
+_TERM_WORDS = (2, 4)
+_TERM_CHARS = (3, 12)
 
 
 def versioned_names(question: str) -> list[str]:
@@ -75,16 +87,35 @@ def keyword_coverage(question: str, passages: Sequence[str]) -> float:
     return len(wanted & present) / len(wanted)
 
 
+def defined_term(question: str) -> str | None:
+    """The term a "what is" question asks about ("什么是思维链?" -> "思维链", "What is the
+    Chinchilla scaling law?" -> "Chinchilla scaling law"), or None for another question or
+    a term too short or too long to be one."""
+    for pattern in _DEFINITION:
+        match = pattern.match(question)
+        if match:
+            term = match.group("term").strip()
+            low, high = _TERM_WORDS if term.isascii() else _TERM_CHARS
+            size = len(term.split()) if term.isascii() else len(term)
+            return term if low <= size <= high else None
+    return None
+
+
 def named_whole(question: str, passages: Sequence[str], translated: str = "") -> bool:
     """One passage holds every keyword of ``question`` (or of its ``translated`` terms)
-    and a name the question asks about (RAG, MoE: see :func:`rag.subjects.names`).
+    and what the question asks about: a name (RAG, MoE: see :func:`rag.subjects.names`)
+    or the term a "what is" question asks to define, written as the question writes it.
 
-    The embedder places "What is RAG?" nowhere near the articles that explain RAG, while
-    every word of it is in one of their passages. Words spread over several passages do
-    not count: "Who won the 2022 FIFA World Cup?" finds "FIFA" and "2022" in a reference
-    list, but not "won" or "cup" there.
+    The embedder places "What is RAG?" nowhere near the articles that explain RAG, nor
+    "什么是思维链?" near the survey's passage on 思维链, while every word of each is in
+    one of those passages. Words spread over several passages do not count: "Who won the
+    2022 FIFA World Cup?" finds "FIFA" and "2022" in a reference list, but not "won" or
+    "cup" there.
     """
     asked = names(question)
+    term = defined_term(question)
+    if term:
+        asked.add(_SEPARATORS.sub("", term.lower()))
     if not asked:
         return False
     for text in passages:

@@ -5,6 +5,7 @@ import pytest
 
 from ingest.documents import Chunk
 from rag.answer import judge_relevance
+from rag.relevance import defined_term
 from rag.evaluate import model_free_standalone
 from rag.glossary import Dictionary, Glossary, Translator
 from rag.names import DocumentNames, self_names
@@ -292,3 +293,19 @@ def test_a_question_on_a_name_is_close_when_one_passage_holds_every_word_of_it()
     assert not judge_relevance("What is retrieval?", [Hit(0, plain, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
     # A versioned name no passage mentions still refuses.
     assert not judge_relevance("What is RAG 2?", [Hit(0, rag, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
+
+
+def test_a_question_asking_what_a_term_is_is_close_when_one_passage_holds_the_term():
+    # "什么是思维链?" sits at cosine 0.1 from the survey's passage that defines 思维链.
+    cot = Chunk(doc_id="d", title="d", text="思维链是一种改进的提示策略,旨在提高 LLM 在复杂推理任务中的性能。", start=0, end=36)
+    assert defined_term("什么是思维链?") == defined_term("思维链是什么?") == "思维链"
+    assert judge_relevance("什么是思维链?", [Hit(0, cot, 0.1, dense=0.1)], 0.28, 0.45, 0.15).ok
+    law = Chunk(doc_id="d", title="d", text="The Chinchilla scaling law allocates compute to data and size.", start=0, end=62)
+    assert judge_relevance("What is the Chinchilla scaling law?", [Hit(0, law, 0.1, dense=0.1)], 0.28, 0.45, 0.15).ok
+    # The term's words apart in the passage are not the term.
+    apart = Chunk(doc_id="d", title="d", text="The law of scaling was measured on Chinchilla.", start=0, end=46)
+    assert not judge_relevance("What is the Chinchilla scaling law?", [Hit(0, apart, 0.1, dense=0.1)], 0.28, 0.45, 0.15).ok
+    # Not a question on what a term is, or a term of one common word or a whole phrase.
+    assert defined_term("Who proposed the Transformer?") is None
+    assert defined_term("What is retrieval?") is None and defined_term("什么是模型?") is None
+    assert defined_term("What is the recipe for a good sourdough bread?") is None
