@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.keyword import tokenize
-from rag.subjects import SEPARATORS as _SEPARATORS
-from rag.subjects import names, names_any
+from rag.subjects import folded, names, names_any
 from rag.types import Hit
 
 # Names with a digit (GPT-4, T5, Llama 2, word2vec, GPT-3.5): when a question names one
@@ -115,7 +114,7 @@ def named_whole(question: str, passages: Sequence[str], translated: str = "") ->
     asked = names(question)
     term = defined_term(question)
     if term:
-        asked.add(_SEPARATORS.sub("", term.lower()))
+        asked.add(folded(term))
     if not asked:
         return False
     for text in passages:

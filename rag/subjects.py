@@ -28,7 +28,12 @@ _TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*
 _NO_SUBJECT = frozenset(
     "f1 bleu rouge rougel em wer ppl acc nlp llm plm ai api gpu tpu cpu phd url http https gb tb mb kb".split()
 )
-SEPARATORS = re.compile(r"[-_.\s]")  # what names compare without
+_SEPARATORS = re.compile(r"[-_.\s]")
+
+
+def folded(text: str) -> str:
+    """``text`` as names compare: lower case, without hyphens, dots, underscores or spaces."""
+    return _SEPARATORS.sub("", text.lower())
 
 
 def _key(token: str) -> str | None:
@@ -38,7 +43,7 @@ def _key(token: str) -> str | None:
     has_digit = any(ch.isdigit() for ch in token)
     if not (capitals >= 2 or has_digit or re.search(r"[a-z][A-Z]", token)):
         return None
-    key = SEPARATORS.sub("", token.lower())
+    key = folded(token)
     letters = re.sub(r"\d", "", key)
     if len(letters) < 2 and not re.fullmatch(r"[A-Z]\d+", token):
         return None  # "B.1" is a reference, "T5" a model
@@ -60,7 +65,7 @@ def without_versioned_names(text: str) -> str:
 def names_any(text: str, subjects: set[str]) -> bool:
     """Whether ``text`` holds the letters of any of ``subjects`` (folded names, see
     :func:`names`): "BERT-large" is in "BERTLARGE"."""
-    flat = SEPARATORS.sub("", text.lower())
+    flat = folded(text)
     return any(subject in flat for subject in subjects)
 
 
