@@ -3,8 +3,9 @@
 Owns the "judge" stage of answering: a question is answered only when a passage is close
 to it in meaning, or by keywords, and no model name with a version that the question
 asks about (GPT-5, Llama 3) is missing from every passage. A short question on a name
-the embedder cannot place ("What is RAG?": cosine 0.08 to the articles on RAG) is close
-when one passage holds all of its words, the name included.
+or a term the embedder cannot place ("What is RAG?": cosine 0.08 to the articles on RAG;
+"什么是思维链?") is close when one passage holds all of its words, the name or the term
+included.
 """
 
 from __future__ import annotations
@@ -149,8 +150,8 @@ def judge_relevance(
     ("Who won the 2022 FIFA World Cup?") is not about it. ``translated`` holds the
     question's terms in the other language (what keyword search also looked for): the
     passages cover the question by its own words or by those, whichever share is higher.
-    A passage that holds every word of the question and a name it asks about is close
-    whatever the embedder says (:func:`named_whole`).
+    A passage that holds every word of the question and the name or defined term it asks
+    about is close whatever the embedder says (:func:`named_whole`).
     """
     texts = [h.chunk.text for h in hits]
     best = max((h.dense for h in hits if h.dense is not None), default=0.0)
