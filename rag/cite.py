@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
-from ingest.text import CJK, NUMBER, QUESTION_WORD, has_cjk, split_sentences as _split_text
+from ingest.text import ABBREVIATION, CJK, NUMBER, QUESTION_WORD, has_cjk, sentence_breaks, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.measures import answers_another_measure, quantities, stated_alone
 from rag.subjects import gives_to_another, names, without_versioned_names
@@ -33,6 +33,10 @@ MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[
 # rag.prompt.clean_untrusted), copied into an answer.
 _MARKER_COPY = re.compile(r"\(\s*\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\s*\)")
 _LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
+# A list item's label where an answer sentence starts: "1.", "2)", "3、", "(4)", "-", "*",
+# "•" ("1.5" and "2018" are numbers, not labels). Each item is checked without it and
+# shown on a line of its own, so a numbered list stays a list.
+_ITEM_LABEL = re.compile(r"(?:\d{1,2}(?:[.)](?![\d.])|、)|[(（]\d{1,2}[)）]|[-*•·](?=\s))[ \t]*")
 # A name with its version or model number: "gpt-3", "v1.1", "t5" -> (name, number).
 _NAME_NUMBER = re.compile(r"(?<![a-z])([a-z]+)[-_]?(\d+(?:\.\d+)*)")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
@@ -78,10 +82,16 @@ def _normalize(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split an answer into sentences (``ingest.text.split_sentences``); markers that follow
-    a sentence's full stop stay with it."""
+    """Split an answer into sentences (at the breaks of ``ingest.text.split_sentences``);
+    markers that follow a sentence's full stop stay with it, and a list item's "1." at the
+    start of a line does not end a sentence ("1. 文本生成:…" is one)."""
     sentences: list[str] = []
-    for part in _split_text(text):
+    previous = 0
+    cuts = [cut for cut, kind in sentence_breaks(text) if kind != ABBREVIATION]
+    for cut in [*cuts, len(text)]:
+        if cut < len(text) and _starts_item(text, previous, cut):
+            continue
+        part, previous = text[previous:cut], cut
         lead = _LEAD_MARKERS.match(part)
         if lead and sentences:
             sentences[-1] += lead.group(1).rstrip()
@@ -89,6 +99,22 @@ def split_sentences(text: str) -> list[str]:
         if part.strip():
             sentences.append(part.strip())
     return sentences
+
+
+def _starts_item(text: str, start: int, cut: int) -> bool:
+    """True when ``text[start:cut]`` is only a list item's label ("2.") at the start of a
+    line and the item goes on after it on that line."""
+    piece = text[start:cut]
+    line_start = start == 0 or text[start - 1] == "\n" or "\n" in piece
+    return line_start and bool(_ITEM_LABEL.fullmatch(piece.strip())) and re.match(r"[ \t]+\S", text[cut:]) is not None
+
+
+def item_label(sentence: str) -> tuple[str, str]:
+    """(the list item label that starts ``sentence``, or "", and the rest of it)."""
+    match = _ITEM_LABEL.match(sentence)
+    if not match:
+        return "", sentence
+    return match.group(0).strip(), sentence[match.end():].strip()
 
 
 def parse_markers(sentence: str) -> list[int]:
@@ -337,9 +363,12 @@ def cite(
     ledger = _Ledger()
     out_sentences: list[str] = []
     for sentence in split_sentences(answer):
-        shown = checker.cite_sentence(sentence, ledger)
+        # A list item is checked without its label ("1." is no claim) and keeps it.
+        label, claim = item_label(sentence)
+        label, claim = (label, claim) if claim else ("", sentence)
+        shown = checker.cite_sentence(claim, ledger)
         if shown is not None:
-            out_sentences.append(shown)
+            out_sentences.append(f"{label}{'' if label.endswith('、') else ' '}{shown}" if label else shown)
     return CitedAnswer(join_sentences(out_sentences), ledger.citations(hits), tuple(ledger.unsupported))
 
 
@@ -549,10 +578,13 @@ def _with_markers(sentence: str, numbers: Sequence[int]) -> str:
 
 
 def join_sentences(sentences: Sequence[str]) -> str:
-    """Sentences back into one text, with a space only between Latin sentences."""
+    """Sentences back into one text, with a space only between Latin sentences and a line
+    break before each list item (see :func:`item_label`)."""
     out = ""
     for s in sentences:
-        if out and re.search(r"[A-Za-z0-9\].!?;:]$", out) and re.match(r"[A-Za-z0-9]", s):
+        if out and _ITEM_LABEL.match(s):
+            out += "\n"
+        elif out and re.search(r"[A-Za-z0-9\].!?;:]$", out) and re.match(r"[A-Za-z0-9]", s):
             out += " "
         out += s
     return out

@@ -104,6 +104,8 @@ class FakeAssistant:
             finally:
                 self.stopped.set()
         text = "GPT-3 有 1750 亿个参数 [1]，论文称其比以往任何非稀疏语言模型大 10 倍 [2]。"
+        if "list" in question:  # a numbered list, as rag.cite lays one out
+            text = "Two models:\n1. GPT-3 has 175 billion parameters [1].\n2. It is 10x larger than any previous model [2]."
         for piece in text.split(" "):
             time.sleep(0.05)
             yield piece + " "
@@ -255,6 +257,17 @@ def test_streamed_answer_links_citations_to_titled_sources(browser, page, artifa
     WebDriverWait(browser, 10).until(lambda d: d.execute_script("return location.hash") == "#src-2")
     assert browser.execute_script("return document.getElementById('src-2').matches(':target')")
     assert len(browser.window_handles) == 1
+
+
+def test_a_numbered_list_answer_is_shown_as_a_list(browser, page):
+    open_page(browser, page(FakeAssistant()))
+    ask(browser, "Give me a list of two models")
+    assert "answered" in wait_until_answered(browser, FAKE_WAIT_S)
+    items = last_bubble(browser).find_elements(By.CSS_SELECTOR, "ol li")
+    assert [item.text for item in items] == [
+        "GPT-3 has 175 billion parameters [1].", "It is 10x larger than any previous model [2].",
+    ]
+    assert [link.text for item in items for link in item.find_elements(By.CSS_SELECTOR, "a.rag-cite")] == ["[1]", "[2]"]
 
 
 def test_refusal_is_a_visible_notice_with_closest_passages(browser, page, artifacts):

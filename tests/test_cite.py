@@ -33,6 +33,27 @@ def test_initials_and_abbreviations_end_no_sentence():
     ]
 
 
+def test_a_numbered_list_stays_a_list_and_its_labels_need_no_source():
+    """A list item's "1." is no sentence and no claim: before, "1." stood alone, was cited
+    to any passage with a 1 in it, and the items ran together on one line."""
+    passages = hits("The Vector Institute and the Ethics of AI Lab are in Canada.", "Table 1 2 3: model scores")
+    result = cite("The Canadian organisations are:\n1. Vector Institute\n2. Ethics of AI Lab", passages)
+    assert result.text == "The Canadian organisations are:\n1. Vector Institute[1]\n2. Ethics of AI Lab[1]"
+    assert [c.n for c in result.citations] == [1]
+    reply = "根据资料,应用场景包括:\n\n1. 文本生成:LLM 非常适合生成连贯的文本。\n\n2. 问答系统:LLM 可以提供准确的答案。"
+    passage = "LLM 的应用:文本生成:LLM 非常适合生成连贯的文本。问答系统:LLM 可以提供准确的答案。"
+    assert cite(reply, hits(passage)).text.endswith(
+        "\n1. 文本生成:LLM 非常适合生成连贯的文本[1]。\n2. 问答系统:LLM 可以提供准确的答案[1]。"
+    )
+
+
+def test_only_a_label_at_the_start_of_a_line_before_its_item_is_one():
+    assert split_sentences("Items:\n1. GPT-3\n- BERT\n(3) T5") == ["Items:", "1. GPT-3", "- BERT", "(3) T5"]
+    # A number that ends a sentence, or stands on its own line, is still the answer.
+    assert split_sentences("It has 12. Layers follow.\n6.\nDone.") == ["It has 12.", "Layers follow.", "6.", "Done."]
+    assert "6[1]" in cite("Layers:\n6.", hits("The encoder is a stack of N = 6 identical layers.")).text
+
+
 def test_support_requires_numbers():
     score, evidence = support("GPT-3 有 1750 亿参数", "GPT-3 拥有 1750 亿个参数,是当时最大的模型")
     assert score >= 0.5 and "1750" in evidence

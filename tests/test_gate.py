@@ -62,6 +62,12 @@ def test_a_reply_that_will_be_refused_shows_nothing():
     assert "".join(stream(gate, ["Sorry, the documents don't contain", " the answer to this question."])) == ""
 
 
+def test_a_numbered_list_is_shown_item_by_item_on_lines_of_its_own():
+    gate = SentenceGate(checked(hits("GPT-3 has 175 billion parameters.", "BERT is an encoder.")))
+    shown = stream(gate, ["GPT-3 and BERT:\n\n1.", " GPT-3 has 175 billion parameters.\n", "2. BERT is an encoder."])
+    assert "".join(shown) == gate.shown == "GPT-3 and BERT:[1]\n1. GPT-3 has 175 billion parameters[1].\n2. BERT is an encoder[2]."
+
+
 def test_bare_markers_show_nothing():
     gate = SentenceGate(checked(hits("GPT-3 has 175 billion parameters.")))
     assert "".join(stream(gate, ["[", "1", "]"])) == ""
@@ -76,6 +82,8 @@ SENTENCES = st.sampled_from(
         "It was trained by J. Smith et al. in 2020 [3].",
         "Paris is nice.",
         "BERT 是编码器模型【2】。",
+        "\n1. GPT-3 has 175 billion parameters [1].",
+        "\n2. BERT 是编码器模型。",
     ]
 )
 
