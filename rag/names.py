@@ -6,7 +6,8 @@ its parts, the words of the document id ("llm-evolution-tree" gives the English
 what it presents ("called negative sampling", "We call the resulting models
 InstructGPT"), and for a Chinese version of a paper "中文版"/"Chinese". A question names
 a document when it uses a naming word ("article", "paper", "survey", 文章, 论文, 综述,
-《…》, a quoted title, an arXiv id) and shares with one document's names more than with
+《…》, a quoted title, an arXiv id) or writes a document's title whole ("Who wrote
+Attention Is All You Need?"), and shares with one document's names more than with
 any other: each shared word counts by how few documents use it, so "evolution tree"
 picks one article where "LLM" picks none.
 """
@@ -28,6 +29,11 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
+# A title written whole is a naming of its own, without "paper" or marks ("Which three
+# criteria does Attention Is All You Need use …?"), once it is this long (a Chinese
+# character counts half a word): "BERT" alone is a model, and "Large Language Models" a
+# topic, not a title.
+_TITLE_WORDS = 4
 # Words that name what kind of thing a document is, not which one: every document has them.
 _GENERIC_WORDS = "article paper arxiv 文章 论文"
 _MIN_SCORE = 1.2  # a word only two of a dozen documents share (log 6 = 1.8) passes; "llm" does not
@@ -57,6 +63,24 @@ def self_names(first_page: str) -> list[str]:
     return list(dict.fromkeys(m.group("name") or m.group("apposed") for m in _SELF_NAME.finditer(abstract)))
 
 
+def _flat(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def title_forms(title: str) -> list[str]:
+    """``title``, and its head before a colon ("LLM 的演变与未来"), as a question may write
+    them whole: case and spacing folded, each at least ``_TITLE_WORDS`` long."""
+    forms = dict.fromkeys(_flat(form) for form in (title, re.split(r"[:：]", title)[0]))
+    return [form for form in forms
+            if len(re.findall(r"[a-z0-9]+", form)) + len(re.findall(r"[\u4e00-\u9fff]", form)) / 2 >= _TITLE_WORDS]
+
+
+def writes_title(question: str, titles) -> bool:
+    """Whether ``question`` writes one of ``titles`` (forms from :func:`title_forms`) whole."""
+    flat = _flat(question)
+    return any(title in flat for title in titles)
+
+
 class DocumentNames:
     """The names of an index's documents, and which of them a question names."""
 
@@ -65,6 +89,7 @@ class DocumentNames:
         abstract names what it presents (see :func:`self_names`)."""
         self.names: dict[str, set[str]] = {}
         self.lang: dict[str, str | None] = {}
+        self.titles: set[str] = set()  # the documents' titles as a question may write them whole
         first_pages = first_pages or {}
         for doc_id, meta in documents.items():
             words = [meta.get("title") or "", re.sub(r"^arxiv-", "", doc_id).replace("-", " ")]
@@ -76,6 +101,7 @@ class DocumentNames:
                 names.add(meta["arxiv_id"])
             self.names[doc_id] = names
             self.lang[doc_id] = meta.get("lang")
+            self.titles.update(title_forms(meta.get("title") or ""))
         df: dict[str, int] = {}
         for names in self.names.values():
             for word in names:
@@ -89,7 +115,7 @@ class DocumentNames:
         Ties go to documents in the question's language ("the survey" in English is the
         English survey); an arXiv id names every version of that paper.
         """
-        if not _CUE.search(question):
+        if not _CUE.search(question) and not writes_title(question, self.titles):
             return ()
         words = set(tokenize(question))
         words.update(_ARXIV_ID.findall(question))

@@ -5,7 +5,7 @@ to it in meaning, or by keywords, and no model name with a version that the ques
 asks about (GPT-5, Llama 3) is missing from every passage. A short question on a name
 or a term the embedder cannot place ("What is RAG?": cosine 0.08 to the articles on RAG;
 "什么是思维链?") is close when one passage holds all of its words, the name or the term
-included.
+included; a question that writes a found document's title whole is about that document.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ingest.keyword import tokenize
+from rag.names import title_forms, writes_title
 from rag.subjects import folded, names, names_any
 from rag.types import Hit
 
@@ -125,6 +126,14 @@ def named_whole(question: str, passages: Sequence[str], translated: str = "") ->
     return False
 
 
+def titled(question: str, hits: Sequence[Hit]) -> bool:
+    """The question writes whole the title of a document that retrieval found: it asks
+    about that document. "《Attention Is All You Need》的作者是谁?" is far in meaning from
+    every passage of the paper (cosine 0.14), and "作者" is no word of its text."""
+    titles = {form for h in hits for form in title_forms(h.chunk.title or "")}
+    return writes_title(question, titles)
+
+
 @dataclass(frozen=True)
 class Relevance:
     """Why retrieval did or did not find something worth answering from."""
@@ -151,7 +160,8 @@ def judge_relevance(
     question's terms in the other language (what keyword search also looked for): the
     passages cover the question by its own words or by those, whichever share is higher.
     A passage that holds every word of the question and the name or defined term it asks
-    about is close whatever the embedder says (:func:`named_whole`).
+    about is close whatever the embedder says (:func:`named_whole`), and so is a passage
+    of a document whose title the question writes whole (:func:`titled`).
     """
     texts = [h.chunk.text for h in hits]
     best = max((h.dense for h in hits if h.dense is not None), default=0.0)
@@ -160,6 +170,6 @@ def judge_relevance(
         coverage = max(coverage, keyword_coverage(translated, texts))
     missing = tuple(missing_names(question, texts))
     close = (best >= min_dense or (coverage >= min_coverage and best >= min_dense_with_keywords)
-             or named_whole(question, texts, translated))
+             or named_whole(question, texts, translated) or titled(question, hits))
     ok = bool(hits) and close and not missing
     return Relevance(ok, float(best), coverage, missing)

@@ -67,6 +67,20 @@ def test_no_document_is_named_without_a_naming_word_or_by_generic_words():
     assert names.named("Which paper came first?") == ()  # a naming word, but no document's name
 
 
+def test_a_title_written_whole_names_its_document_without_a_naming_word():
+    documents = {**DOCUMENTS, "arxiv-1706.03762": {"title": "Attention Is All You Need", "arxiv_id": "1706.03762",
+                                                    "kind": "paper", "lang": "en"},
+                 "bert": {"title": "BERT", "kind": "paper", "lang": "en"},
+                 "llm": {"title": "Large Language Models", "kind": "article", "lang": "en"}}
+    names = DocumentNames(documents)
+    assert names.named("Which three criteria does Attention Is All You Need use?") == ("arxiv-1706.03762",)
+    assert names.named("who wrote attention  is all you need") == ("arxiv-1706.03762",)  # case and spacing folded
+    assert names.named("LLM 的演变与未来里举了哪些模型?") == ("llm-evolution-and-future",)  # a Chinese title's head
+    assert names.named("Is attention all you need?") == ()  # the words, not the title
+    assert names.named("What is BERT?") == ()  # a one-word title is a model's name, not a naming
+    assert names.named("Which large language models are open?") == ()  # three words are a topic
+
+
 def _routing_index():
     texts = [
         "reference list: distributed representations of words and phrases, phrase analogy, 2013",  # other doc
@@ -293,6 +307,17 @@ def test_a_question_on_a_name_is_close_when_one_passage_holds_every_word_of_it()
     assert not judge_relevance("What is retrieval?", [Hit(0, plain, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
     # A versioned name no passage mentions still refuses.
     assert not judge_relevance("What is RAG 2?", [Hit(0, rag, 0.1, dense=0.08)], 0.28, 0.45, 0.15).ok
+
+
+def test_a_question_that_writes_a_found_document_s_title_whole_is_about_it():
+    # "《Attention Is All You Need》的作者是谁?" is at cosine 0.14 from the paper; "作者" is no word of it.
+    paper = Chunk(doc_id="arxiv-1706.03762", title="Attention Is All You Need",
+                  text="The dominant sequence transduction models are based on recurrent networks.", start=0, end=74)
+    hits = [Hit(0, paper, 0.1, dense=0.14)]
+    assert judge_relevance("《Attention Is All You Need》的作者是谁?", hits, 0.28, 0.45, 0.15).ok
+    assert not judge_relevance("《Attention》的作者是谁?", hits, 0.28, 0.45, 0.15).ok  # not the title whole
+    other = Chunk(doc_id="d", title="LLM 的演变与未来", text=paper.text, start=0, end=74)
+    assert not judge_relevance("《Attention Is All You Need》的作者是谁?", [Hit(0, other, 0.1, dense=0.14)], 0.28, 0.45, 0.15).ok
 
 
 def test_a_question_asking_what_a_term_is_is_close_when_one_passage_holds_the_term():
