@@ -26,6 +26,13 @@ COMMON_CAPITALISED = frozenset(
     "who what when where which why how is are was were do does did can could should would will "
     "the a an in on of for and or please tell explain describe list give".split()
 )
+# Parts of a document, numbered as names are ("Table 1", "Figure 2", "Section 3"): they
+# say where to look, not what is asked about, and a table's rows seldom repeat its number.
+DOCUMENT_PARTS = frozenset(
+    "table tables figure figures fig section sections sec eq eqn equation equations algorithm "
+    "appendix chapter chapters page pages step steps stage stages phase phases part parts line "
+    "lines row rows column columns example examples footnote lemma theorem listing".split()
+)
 _NAMES_A_DOCUMENT = r"['’]?s?\s*(?:paper|article|论文|文章)"
 # "What is X?", "什么是X?", "X 是什么?": a question that asks what a term means.
 _DEFINITION = (
@@ -50,8 +57,8 @@ def versioned_names(question: str) -> list[str]:
     for match in VERSIONED_NAME.finditer(question):
         name = match.group(0).strip()
         word = re.match(r"[A-Za-z]+", name).group(0)
-        if len(word) < 2 or word.lower() in COMMON_CAPITALISED:
-            continue  # "v2", "p3" are too short to tell a name from noise
+        if len(word) < 2 or word.lower() in COMMON_CAPITALISED or word.lower() in DOCUMENT_PARTS:
+            continue  # "v2", "p3" are too short to tell a name from noise; "Table 1" is no name
         if " " in name and not (word[0].isupper() and re.search(r"\s(\d{1,2})(?:\.\d+)?[A-Za-z]*$", name)):
             continue
         names.append(name)

@@ -75,6 +75,15 @@ def test_unknown_versioned_name_refuses():
     assert answer.refused and gen.calls == []
 
 
+def test_a_numbered_part_of_a_document_is_no_unknown_name():
+    """"Table 1" looked like a versioned model name, and a table's rows do not repeat
+    their table's number: the question was refused as asking about something unknown."""
+    rows = ["PaLM [56] Apr-2022 540 - - - 780B tokens - 6144 TPU v4 - ✓ ✓"]
+    for part in ("Table 1", "Figure 2", "Section 3", "Eq 4", "Algorithm 1", "Appendix 2"):
+        assert missing_names(f"According to {part}, how many TPU v4 chips trained PaLM?", rows) == []
+    assert missing_names("According to Table 1, how many chips trained PaLM 2?", rows) == ["PaLM 2"]
+
+
 def test_model_declining_is_a_refusal_and_forgotten_markers_are_not():
     assistant, _ = make([REFUSAL["zh"]])
     answer, _ = run(assistant, "GPT-3 有多少参数?")
