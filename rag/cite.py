@@ -109,7 +109,7 @@ def _starts_item(text: str, start: int, cut: int) -> bool:
     return line_start and bool(_ITEM_LABEL.fullmatch(piece.strip())) and re.match(r"[ \t]+\S", text[cut:]) is not None
 
 
-def item_label(sentence: str) -> tuple[str, str]:
+def _item_label(sentence: str) -> tuple[str, str]:
     """(the list item label that starts ``sentence``, or "", and the rest of it)."""
     match = _ITEM_LABEL.match(sentence)
     if not match:
@@ -364,7 +364,7 @@ def cite(
     out_sentences: list[str] = []
     for sentence in split_sentences(answer):
         # A list item is checked without its label ("1." is no claim) and keeps it.
-        label, claim = item_label(sentence)
+        label, claim = _item_label(sentence)
         label, claim = (label, claim) if claim else ("", sentence)
         shown = checker.cite_sentence(claim, ledger)
         if shown is not None:
@@ -579,7 +579,7 @@ def _with_markers(sentence: str, numbers: Sequence[int]) -> str:
 
 def join_sentences(sentences: Sequence[str]) -> str:
     """Sentences back into one text, with a space only between Latin sentences and a line
-    break before each list item (see :func:`item_label`)."""
+    break before each list item (see :func:`_item_label`)."""
     out = ""
     for s in sentences:
         if out and _ITEM_LABEL.match(s):
