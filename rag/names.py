@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 
 from ingest.keyword import tokenize
-from ingest.text import detect_language
+from ingest.text import count_cjk, detect_language
 
 _CUE = re.compile(
     r"\b(?:articles?|papers?|surveys?|posts?|blogs?|notes|report|write-?up|arxiv)\b|"
@@ -72,7 +72,7 @@ def title_forms(title: str) -> list[str]:
     them whole: case and spacing folded, each at least ``_TITLE_WORDS`` long."""
     forms = dict.fromkeys(_flat(form) for form in (title, re.split(r"[:：]", title)[0]))
     return [form for form in forms
-            if len(re.findall(r"[a-z0-9]+", form)) + len(re.findall(r"[\u4e00-\u9fff]", form)) / 2 >= _TITLE_WORDS]
+            if len(re.findall(r"[a-z0-9]+", form)) + count_cjk(form) / 2 >= _TITLE_WORDS]
 
 
 def writes_title(question: str, titles) -> bool:
