@@ -159,7 +159,9 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
     needs a source. A sentence that adds terms to the question and finds none of them
     (no number, no new word) scores 0, however many of the question's words the passage
-    repeats: a paper listing "Who built the statue of liberty?" backs no builder.
+    repeats: a paper listing "Who built the statue of liberty?" backs no builder. The
+    digits of a word the question wrote ("GPT-1", "Word2Vec") are no number the sentence
+    adds: "GPT-1 was trained in Paris" adds only "Paris".
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
@@ -171,10 +173,21 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     score = len(found) / (len(present) + len(words))
     new = words - given
     if given and new:
-        if not (present or new & found_words):
+        if not (present - _restated(words, given) or new & found_words):
             return 0.0, found
         score = max(score, (len(present) + len(new & found_words)) / (len(present) + len(new)))
     return score, found
+
+
+def _restated(words: Set[str], given: Set[str]) -> set[str]:
+    """The numbers inside the words a sentence repeats from the question ("gpt-1": "1")."""
+    return {n.replace(",", "") for w in words & given for n in NUMBER.findall(w)}
+
+
+def _own_numbers(sentence: str, given: Set[str]) -> set[str]:
+    """The numbers of ``sentence`` that are not digits of a word the question wrote."""
+    numbers, words = key_terms(sentence)
+    return numbers - _restated(words, given)
 
 
 def _stated_word(word: str, normalized: str) -> bool:
@@ -446,8 +459,14 @@ class _Checker:
             return self.about_question(sentence, n, evidence), evidence
         if self.similarity is None or not _numbers_match(sentence, passage_text, given):
             return False, evidence
-        # Cross-lingual answers share no words with their passage; meaning still can.
+        # Cross-lingual answers share no words with their passage; meaning still can. A
+        # sentence without a number of its own rests on meaning alone, and names are written
+        # in Latin letters in Chinese text too, so one the passage lacks is invented ("GPT-1
+        # was trained in Paris"), however close the meaning.
         plain = strip_markers(sentence)
+        stated = _normalize(passage_text)
+        if not _own_numbers(plain, given) and any(not _stated_word(w, stated) for w in _added_names(plain, given)):
+            return False, evidence
         ok = self.meaning(plain, n, given) >= self.min_similarity or self.translates(plain, n) >= TRANSLATED
         return ok and self.about_question(sentence, n, evidence), evidence
 
@@ -559,6 +578,23 @@ class _Ledger:
             )
             for n, entry in sorted(self.per_passage.items())
         )
+
+
+_NAME_WORD = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9\-]*")
+
+
+def _added_names(sentence: str, given: Set[str]) -> set[str]:
+    """The names ``sentence`` adds to the question's words (``given``), folded: Latin words
+    with a capital after the first letter ("OpenAI", "GPT"), or capitalised past the
+    sentence's first word ("Paris", "Hinton")."""
+    found = set()
+    for i, match in enumerate(_NAME_WORD.finditer(sentence)):
+        word = match.group()
+        if any(c.isupper() for c in word[1:]) or (i and word[0].isupper()):
+            folded = _normalize(word)
+            if folded not in given and folded not in _EN_STOP:
+                found.add(folded)
+    return found
 
 
 def _is_claim(sentence: str) -> bool:

@@ -225,6 +225,32 @@ def test_a_translated_sentence_is_backed_by_the_passage_sentence_it_translates()
     assert not out.citations and out.unsupported
 
 
+def test_the_digits_of_a_name_the_question_wrote_back_nothing():
+    """"GPT-1" holds a 1 and "Word2Vec" a 2; restating the name is no number the passage
+    backs, so what the sentence adds ("Paris", "Geoffrey Hinton") still needs a source."""
+    h = hits("GPT-1(2018 年)最初有 1.17 亿个参数。")
+    question = "How many parameters did GPT-1 start with?"
+    made_up = cite("GPT-1 was trained in Paris [1].", h, question=question, similarity=lambda a, b: 0.0)
+    assert not made_up.citations[0].supported and made_up.unsupported
+    h = hits("Word2Vec 由 Tomas Mikolov 等人在 Google 提出。")
+    question = "Who proposed Word2Vec?"
+    assert not cite("Word2Vec was proposed by Geoffrey Hinton [1].", h, question=question).citations[0].supported
+    assert cite("Word2Vec was proposed by Tomas Mikolov [1].", h, question=question).citations[0].supported
+
+
+def test_a_name_the_passage_lacks_is_not_backed_by_meaning():
+    """Names are written in Latin letters in Chinese text too: an English sentence close in
+    meaning to a Chinese passage, but adding a name the passage never writes, is invented."""
+    h = hits("GPT-1 是基于生成型的、仅解码器的 Transformer 架构开发的。")
+    question = "How many parameters did GPT-1 start with?"
+    invented = cite("GPT-1 is in Paris [1].", h, question=question, similarity=lambda a, b: 0.9)
+    assert not invented.citations[0].supported and invented.unsupported
+    # Names the passage writes (in any case) and a capital that only starts the sentence pass.
+    kept = cite("Decoder-only GPT-1 was built on the transformer architecture [1].", h, question=question,
+                similarity=lambda a, b: 0.9)
+    assert kept.citations[0].supported
+
+
 def test_refusal_phrases():
     assert is_refusal("抱歉,文档中没有找到这个问题的答案。")
     assert is_refusal("The passages do not contain this information.")

@@ -177,7 +177,7 @@ def test_verify_small_profile_drops_the_echoed_example_sentence():
 
 
 def test_verify_refusal_depends_on_the_profile():
-    said = "GPT-4 was not provided with images [1]."
+    said = "GPT-4 was not provided with images as input [1]."
     phrases = dataclasses.replace(SMALL, refusal_phrases=REFUSAL_PATTERNS)
     assert phrases.is_refusal(said) and not DEFAULT.is_refusal(said)  # the phrase list takes it for one
     elsewhere = prompt_for("Does GPT-4 accept images?", [0], variant="plain")  # a passage that doesn't say it
