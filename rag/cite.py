@@ -464,9 +464,10 @@ class _Checker:
         # in Latin letters in Chinese text too, so one the passage lacks is invented ("GPT-1
         # was trained in Paris"), however close the meaning.
         plain = strip_markers(sentence)
-        stated = _normalize(passage_text)
-        if not _own_numbers(plain, given) and any(not _stated_word(w, stated) for w in _added_names(plain, given)):
-            return False, evidence
+        if not _own_numbers(plain, given):
+            stated = _normalize(passage_text)
+            if any(not _stated_word(name, stated) for name in _added_names(plain, given)):
+                return False, evidence
         ok = self.meaning(plain, n, given) >= self.min_similarity or self.translates(plain, n) >= TRANSLATED
         return ok and self.about_question(sentence, n, evidence), evidence
 
