@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
-from ingest.text import ABBREVIATION, CJK, NUMBER, QUESTION_WORD, has_cjk, sentence_breaks, split_sentences as _split_text
+from ingest.text import ABBREVIATION, CJK, NUMBER, QUESTION_WORD, has_cjk, sentence_breaks, without_digit_commas, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.measures import answers_another_measure, quantities, stated_alone
 from rag.subjects import gives_to_another, names, without_versioned_names
@@ -247,7 +247,7 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
     number written alone is not in the same digits with a magnitude ("15" in "15 亿"). With
     ``scaled`` (the sentence's :func:`rag.measures.quantities`), a number written with a
     magnitude is also found as the same quantity in another: "530 billion" in "5300亿"."""
-    compact = normalized.replace(",", "")
+    compact = without_digit_commas(normalized)
     written = quantities(compact) if scaled else {}
     values = set().union(*written.values())
 

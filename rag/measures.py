@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.text import NUMBER
+from ingest.text import NUMBER, without_digit_commas
 
 # measure: (what a question names when it asks for it, the unit an answer writes after a number)
 _MEASURES = {
@@ -75,7 +75,7 @@ def quantities(normalized: str) -> dict[str, set[int]]:
     quantities it stands for: "1.17 亿" -> {"1.17": {117000000}}, "530b" -> {"530":
     {530000000000}}."""
     out: dict[str, set[int]] = {}
-    for number, magnitude in _QUANTITY.findall(normalized.replace(",", "")):
+    for number, magnitude in _QUANTITY.findall(without_digit_commas(normalized)):
         out.setdefault(number, set()).add(round(float(number) * _MAGNITUDES[magnitude]))
     return out
 

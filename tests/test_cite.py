@@ -359,3 +359,14 @@ def test_a_copied_citation_marker_is_no_claim_and_a_table_s_caption_is_evidence(
     assert cite(answer, [Hit(0, row, 1.0)], similarity=lambda a, b: 0.0).citations[0].supported
     bare = dataclasses.replace(row, context=None)
     assert not cite(answer, [Hit(0, bare, 1.0)], similarity=lambda a, b: 0.0).citations[0].supported
+
+
+def test_a_list_of_constants_is_no_magnitude():
+    """"A = 406.4, B = 410.7" states 406.4: with its comma dropped, "406.4 B" read as 406.4
+    billion, and a right answer was refused."""
+    passage = "拟合了一个类似的扩展法则,但具有不同的系数: 其中 E = 1.69, A = 406.4, B = 410.7,α = 0.34。"
+    question = "常数 A 取值是多少?"
+    assert cite("扩展法则的常数 A 是 406.4[1]。", hits(passage), question=question).citations[0].supported
+    assert not cite("扩展法则的常数 A 是 410.7[1]。", hits(passage.replace("B = 410.7", "")), question=question).citations[0].supported
+    # A thousands separator between digits is still no separator: "32,768" is 32768.
+    assert support("GPT-4 的上下文是 32768 个 token", "GPT-4 支持 32,768 个 token 的上下文")[0] >= 0.5
