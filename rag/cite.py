@@ -41,6 +41,9 @@ _ITEM_LABEL = re.compile(r"(?:\d{1,2}(?:[.)](?![\d.])|、)|[(（]\d{1,2}[)）]|[
 _NAME_NUMBER = re.compile(r"(?<![a-z])([a-z]+)[-_]?(\d+(?:\.\d+)*)")
 _LATIN_WORD = re.compile(r"[a-z][a-z0-9\-]*[a-z0-9]|[a-z]")
 _CJK_RUN = re.compile(f"[{CJK}]+")
+# A line with a word in it (two Chinese characters, or three Latin letters), not only
+# symbols and a formula's one-letter variables.
+_WORDED = re.compile(f"[{CJK}]{{2}}|[a-z]{{3}}", re.IGNORECASE)
 # How close in meaning (cosine) an answer sentence must come to one passage sentence in the
 # other language to count as its translation: a right translation by the 0.5B scored 0.71
 # and 0.83, an invented name added to a Chinese sentence 0.64.
@@ -232,9 +235,20 @@ def _is_anchor(word: str) -> bool:
 
 def _near_anchors(numbers: Set[str], anchors: Set[str], passage: str, scaled: Mapping[str, set[int]]) -> bool:
     """Each number stands within a sentence of a word the answer or question shares with
-    the passage: "17" in "详细的用法可以在项目网站上找到17" backs no context window."""
+    the passage: "17" in "详细的用法可以在项目网站上找到17" backs no context window. The
+    pieces of a displayed formula ("A", "L(N, D) = E +", "(2)") are no sentences: a
+    sentence after a formula ("其中 E = 1.69, A = 406.4") still stands next to the one
+    before it, which names what the formula is. A number inside the pieces themselves
+    ("Cc ∼ 3.1 × 108") has only its neighbouring lines."""
     lines = [_normalize(x) for x in _split_text(passage)]
-    around = [" ".join(lines[max(0, i - 1) : i + 2]) for i in range(len(lines))]
+    worded = {i for i, line in enumerate(lines) if _WORDED.search(line)}
+    around = []
+    for i in range(len(lines)):
+        before, after = i - 1, i + 1
+        if i in worded:
+            before = max((j for j in worded if j < i), default=before)
+            after = min((j for j in worded if j > i), default=after)
+        around.append(" ".join(lines[max(0, before) : after + 1]))
     return all(
         any(_present({n}, line, scaled) and any(a in around[i] for a in anchors) for i, line in enumerate(lines))
         for n in numbers

@@ -370,3 +370,14 @@ def test_a_list_of_constants_is_no_magnitude():
     assert not cite("扩展法则的常数 A 是 410.7[1]。", hits(passage.replace("B = 410.7", "")), question=question).citations[0].supported
     # A thousands separator between digits is still no separator: "32,768" is 32768.
     assert support("GPT-4 的上下文是 32768 个 token", "GPT-4 支持 32,768 个 token 的上下文")[0] >= 0.5
+
+
+def test_a_sentence_after_a_formula_stands_next_to_the_one_before_it():
+    """A displayed formula's pieces are lines of their own in PDF text; the sentence that
+    gives its constants is still next to the one that says what the formula is. A number
+    inside the pieces has only its neighbours."""
+    passage = "并拟合了一个类似\n的扩展法则,但具有不同的系数,如下所示:\nA\nB\nL(N, D) = E +\nN α +\nDβ ,\n(2)\n其中 E = 1.69, A = 406.4。\n通过在约束条件下优化损失。"
+    question = "常数 A 取值是多少?"
+    assert cite("扩展法则的常数 A 是 406.4[1]。", hits(passage), question=question).citations[0].supported
+    pieces = "并拟合了一个类似\n的扩展法则,但具有不同的系数,如下所示:\nA\nB\nL(N, D) = E +\nCc ∼ 3.1 × 108\n(2)\n通过在约束条件下优化损失。"
+    assert not cite("扩展法则的常数 A 是 3.1 × 108[1]。", hits(pieces), question=question).citations[0].supported
