@@ -55,6 +55,22 @@ _EN_STOP = frozenset(
     "can could would should will also such into about over more most other some any each both only "
     "passage passages document documents according".split()
 )
+# Where an answer sentence names its source before the claim ("根据资料[2]中的信息,",
+# "资料[2] 中提到", "The passage states that"), markers already removed: the words of such
+# a lead-in are no claim, so no passage needs to hold them (the sentence is still shown whole).
+_LEAD_IN = re.compile(
+    r"^(?:(?:根据|依据|按照)\s*(?:资料|文档|文章|原文|段落|材料)\s*(?:中|里)?\s*的?\s*"
+    r"(?:信息|内容|描述|公式|表格|数据|介绍)?\s*(?:中|来看)?\s*(?:提到|显示|指出|所述|表明|可知|写道)?"
+    r"|(?:资料|文档|文章|文中|原文|段落|材料)\s*(?:中|里)?\s*(?:提到|显示|指出|所述|表明|可知|写道)"
+    r"|(?:according to|based on|as (?:stated|mentioned|described) in)\s+(?:the\s+)?(?:passages?|documents?|sources?|text|context)"
+    r"|(?:the\s+)?(?:passages?|documents?|sources?|text|context)\s+(?:states?|says?|mentions?|notes?|shows?|indicates?)(?:\s+that)?"
+    r")\s*[,，:：]?\s*(?![的之])",  # not "根据资料中提到的缩放法则": there the source words name a thing
+    re.IGNORECASE,
+)
+# A sentence that stops where its claim should be ("准确率是[223]。", "The model was trained by."):
+# it states nothing, whatever its words match. A colon is no such stop: "GPT-3 and BERT:"
+# leads a list.
+_DANGLING = re.compile(r"(?:是|为|有|约|达到?|\b(?:is|was|are|were|of|by)\b)\s*[。.!！]?\s*$", re.IGNORECASE)
 _ZH_STOP_BIGRAMS = frozenset("我们 他们 它们 这个 那个 一个 可以 因为 所以 但是 而且 以及 如果 根据 资料 文档 其中 这些 那些".split())
 
 REFUSAL_PATTERNS = re.compile(
@@ -379,6 +395,9 @@ def cite(
       answers nothing, nor does one whose numbers the passage gives only to something
       the question does not name ("175B" for T5-XXL from "GPT-3 has 175B parameters",
       see :mod:`rag.subjects`);
+    - a lead-in that names the source ("根据资料[2]中的信息,", "The passage states that")
+      is no claim: the rest of the sentence is checked (and the whole shown); a sentence
+      that stops where its claim should be ("准确率是[223]。") states nothing;
     - with a ``question``, the sentence must be about it: the question shares a word or
       number with the sentence, with the passage's title, or with the passage sentences
       around the evidence (or, with ``similarity``, means what the sentence means). A
@@ -427,14 +446,16 @@ class _Checker:
             return None
         valid = [n for n in parse_markers(sentence) if 1 <= n <= len(self.sources)]
         again = self.asks_again(plain)  # the question again: no passage backs it
-        checks = {n: (False, ()) if again else self.check(sentence, n) for n in valid}
+        claim = _LEAD_IN.sub("", plain, count=1) or plain  # "根据资料[2], X": X is what needs a source
+        again = again or bool(_DANGLING.search(claim))  # nothing after "是": no claim a passage can back
+        checks = {n: (False, ()) if again else self.check(claim, n) for n in valid}
         supported_any = any(ok for ok, _ in checks.values())
         if not supported_any and plain and not declines and not again:
             # No marker, or only markers whose passages don't say it (small models often
             # cite the wrong number): attach the passage that does, if one does.
-            best = self.best_passage(plain)
+            best = self.best_passage(claim)
             if best is not None:
-                ok, evidence = self.check(plain, best)
+                ok, evidence = self.check(claim, best)
                 if ok:
                     checks = {}
                     ledger.record(best, plain, "attributed", True, evidence)

@@ -381,3 +381,27 @@ def test_a_sentence_after_a_formula_stands_next_to_the_one_before_it():
     assert cite("扩展法则的常数 A 是 406.4[1]。", hits(passage), question=question).citations[0].supported
     pieces = "并拟合了一个类似\n的扩展法则,但具有不同的系数,如下所示:\nA\nB\nL(N, D) = E +\nCc ∼ 3.1 × 108\n(2)\n通过在约束条件下优化损失。"
     assert not cite("扩展法则的常数 A 是 3.1 × 108[1]。", hits(pieces), question=question).citations[0].supported
+
+
+def test_a_lead_in_that_names_the_source_needs_no_source():
+    """"资料[2] 中提到" and "根据资料[3]中的信息," say where, not what: the claim after them is
+    checked, and the sentence is shown whole."""
+    passage = "FFNNLM(2003,Bengio):将前 n-1 个词的向量拼接作为网络输入。"
+    question = "前馈神经网络语言模型 FFNNLM 是哪一年提出的?"
+    for lead in ("资料[1] 中提到 ", "根据资料[1]中的信息,", "根据资料[1],"):
+        result = cite(f"{lead}FFNNLM 是在 2003 年提出的。", hits(passage), question=question)
+        assert result.citations[0].supported and not result.unsupported, lead
+        assert result.text.startswith(lead.replace("[1]", "").strip()), result.text
+    english = cite("The passage states that FFNNLM was proposed in 2003 by Bengio [1].", hits(passage),
+                   question="Who proposed FFNNLM, and when?")
+    assert english.citations[0].supported
+    # Words the lead-in does not cover still need their source.
+    assert not cite("资料[1] 中提到 FFNNLM 是在 2003 年由谷歌提出的。", hits(passage), question=question).citations[0].supported
+
+
+def test_a_sentence_that_stops_where_its_claim_should_be_states_nothing():
+    passage = "人类专家在 SWAG 测试集上的准确率是 85.0,BERT-Large 是 86.3。"
+    question = "人类专家在 SWAG 测试集上的成绩是多少?"
+    result = cite("人类专家在 SWAG 测试集上的准确率是 [223]。", hits(passage), question=question)
+    assert not any(c.supported for c in result.citations)
+    assert cite("人类专家在 SWAG 测试集上的准确率是 85.0 [1]。", hits(passage), question=question).citations[0].supported
