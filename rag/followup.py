@@ -75,7 +75,8 @@ def clean_rewrite(rewritten: str, question: str, previous: str) -> str:
     the previous question and this one together when the rewrite is empty, rambles or is
     no rewrite (see :func:`_rewrites`)."""
     rewritten = rewritten.strip().splitlines()[0].strip(" \"'“”") if rewritten.strip() else ""
-    rewritten = re.sub(r"^(standalone question|rewritten question|问题)\s*[:：]\s*", "", rewritten, flags=re.I)
+    # The labels of the rewrite prompt (rag.prompt.rewrite_messages), echoed: "Last question: 那 RAG 是什么?"
+    rewritten = re.sub(r"^(?:(?:standalone|rewritten|last) question|问题)\s*[:：]\s*", "", rewritten, flags=re.I)
     if 3 <= len(rewritten) <= 3 * len(question) + len(previous) and _rewrites(rewritten, question, previous):
         return rewritten
     return joined(question, previous)

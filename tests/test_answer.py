@@ -154,6 +154,12 @@ def test_a_rewrite_keeps_what_the_followup_asks(question, previous, rewrite, kep
     assert standalone == (rewrite if kept else f"{previous} {question}") and len(gen.calls) == 1
 
 
+@pytest.mark.parametrize("echoed", ["Last question: RAG 是什么?", "Standalone question: RAG 是什么?", "问题: RAG 是什么?"])
+def test_a_rewrite_loses_the_prompt_label_it_echoes(echoed):
+    assistant, _ = make([echoed])
+    assert assistant.standalone_question("那 RAG 又是什么?", [("MoE 指的是什么技术?", "…")]) == "RAG 是什么?"
+
+
 def test_bad_input():
     assistant, _ = make(["GPT-3 有 1750 亿个参数[1]。"])
     with pytest.raises(QuestionError, match="empty"):
