@@ -29,7 +29,9 @@ as recorded, since a reply depends only on its prompt).
 
 Prints one table (accuracy, refusal accuracy, false refusals, citation precision, with
 95% Wilson intervals, and how many questions turned right or wrong) and writes it as
-JSON to ``--out``.
+JSON to ``--out``. With ``--changed``, first lists each question whose answer the code as
+it is now gives otherwise than the run recorded (after a change to the answer check: what
+it changed, without asking the model again).
 """
 
 from __future__ import annotations
@@ -111,12 +113,29 @@ def answered_again(assistant: Assistant, profile, questions, resolver: SourceRes
         assistant.profile = base
 
 
+def changed(recorded: list[QuestionResult], replayed: list[QuestionResult]) -> list[str]:
+    """One line per question whose replayed answer differs from the recorded one: its id,
+    its verdict then and now (right, wrong, refused), and both answers on one line each."""
+    def verdict(row: QuestionResult) -> str:
+        return "refused" if row.refused else "right" if is_right(row) else "wrong"
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    return [
+        f"{a.id}: {verdict(a)} -> {verdict(b)}\n  was: {flat(a.answer)}\n  now: {flat(b.answer)}"
+        for a, b in zip(recorded, replayed)
+        if a.answer != b.answer
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", help="a full `rag eval` report directory (its rows keep the raw replies)")
     parser.add_argument("--followups", action="store_true", help="also answer follow-ups again with the patterns off (calls the model)")
     parser.add_argument("--bare-retry", action="store_true",
                         help="also answer bare-marker replies again with the retry on (calls the model)")
+    parser.add_argument("--changed", action="store_true", help="list the answers the code as it is now gives otherwise")
     parser.add_argument("--out", help="write the table as JSON here")
     args = parser.parse_args(argv)
     report = load_report(args.report)
@@ -143,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         results[label] = [replay(assistant, questions[r.id], resolver, r, profile) for r in recorded]
     same = sum(a.answer == b.answer for a, b in zip(recorded, results[today]))
     print(f"{args.report}: {same} of {len(recorded)} answers replay as recorded under the {base.name} profile as it is now")
+    if args.changed:
+        print("\n".join(changed(recorded, results[today])))
     if args.followups and base.followup_patterns:
         results["no followup_patterns"] = answered_again(
             assistant, dataclasses.replace(base, followup_patterns=()), questions, resolver, recorded,

@@ -76,3 +76,12 @@ def test_a_fallback_reply_is_replayed_against_the_fallback_prompt_without_the_mo
     calls = len(gen.calls)
     again = quirks.replay(assistant, QUESTION, resolver, row, assistant.profile)
     assert (again.answer, again.correct) == (row.answer, True) and len(gen.calls) == calls
+
+
+def test_changed_lists_only_the_answers_that_replay_otherwise():
+    assistant, _, resolver, row = _recorded(["GPT-3 有 1750 亿个参数[1]。某模型有 70 亿个参数[2]。"])
+    same = quirks.replay(assistant, QUESTION, resolver, row, assistant.profile)
+    off = quirks.replay(assistant, QUESTION, resolver, row, dataclasses.replace(assistant.profile, drop_echoes=False))
+    assert quirks.changed([row], [same]) == []
+    [line] = quirks.changed([row], [off])
+    assert line.startswith("q1: right -> ") and "70 亿" in line.split("now: ")[1] and "70 亿" not in line.split("now: ")[0]
