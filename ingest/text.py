@@ -25,17 +25,16 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _DIGIT_COMMA = re.compile(r"(?<=\d),(?=\d)")
 
+# What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers
+# say too (lowercase English: callers fold case where they need to).
+QUESTION_WORD = re.compile(r"什么|哪(?!怕)|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
+
 
 def without_digit_commas(text: str) -> str:
     """``text`` with the thousands separators between digits removed ("32,768" -> "32768"),
     and every other comma kept: "A = 406.4, B = 410.7" must not become "406.4 B", which
     reads as 406.4 billion."""
     return _DIGIT_COMMA.sub("", text)
-
-
-# What only a question says: "几个", "多少", "哪家", "what"; not "的" or "是", which answers
-# say too (lowercase English: callers fold case where they need to).
-QUESTION_WORD = re.compile(r"什么|哪(?!怕)|谁|几(?!乎)|多少|怎么|如何|为何|\b(?:how|what|which|who|whom|whose|when|where|why)\b")
 
 
 def is_cjk(ch: str) -> bool:
