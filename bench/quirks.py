@@ -76,10 +76,11 @@ def replay(assistant: Assistant, question, resolver: SourceResolver, recorded: Q
             retried = replies.pop(0)
             if profile.retry_bare_markers:  # the retry's prompt: only the passages pointed at
                 prompt, reply = narrowed(prompt, pointed, assistant.authors), retried
-        verdict = verify(reply, prompt, profile, similarity)
+        translate = assistant.translator.translations
+        verdict = verify(reply, prompt, profile, similarity, translate)
         if replies and verdict.reason == "unsupported_answer":  # the run's fallback reply
             helper, prompt = assistant.fallback_prompt(asked, standalone)
-            verdict = verify(replies[0], prompt, profile if helper is assistant else helper.profile, similarity)
+            verdict = verify(replies[0], prompt, profile if helper is assistant else helper.profile, similarity, translate)
     answer = make_answer(asked, standalone, retrieved, verdict, {}, {})
     return score_question(question, resolved, retrieved.hits, answer, {})
 

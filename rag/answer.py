@@ -251,13 +251,13 @@ class Assistant:
             # once more with only the passages it pointed at.
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
-        verdict = verify(attempts[-1].text, prompt, self.profile, similarity)
+        verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.translator.translations)
         if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
             # Nothing the reply said is in its passages, and nothing of it was shown: ask once
             # more, from the fast evidence, and check that reply the same way.
             helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
             attempts.append((yield from helper._generate(prompt, clock, similarity)))
-            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity)
+            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity, self.translator.translations)
         total = clock()
         timed = timings(retrieved, rewrite_s, total, attempts)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info(), attempts)
@@ -316,7 +316,8 @@ class Assistant:
         s = self.settings
         attempt = generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                            temperature=s.temperature, clock=clock, lock=self._generate_lock)
-        return released(attempt, SentenceGate(sentence_check(prompt, self.profile, similarity)), clock)
+        check = sentence_check(prompt, self.profile, similarity, self.translator.translations)
+        return released(attempt, SentenceGate(check), clock)
 
     def fallback_prompt(self, asked: Asked, standalone: str, *, top_k: int | None = None,
                         passage_budget: int | None = None) -> tuple["Assistant", Prompt]:

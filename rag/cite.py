@@ -371,13 +371,15 @@ def cite(
     headers: Sequence[str] = (),
     question: str = "",
     refusal: Callable[[str], bool] | None = None,
+    translate: Callable[[str], Sequence[str]] | None = None,
 ) -> CitedAnswer:
     """Validate and complete the citations of ``answer`` over passages ``hits`` ([1] = hits[0]).
 
     ``headers[i]``, where given, is what the model was told about passage i besides its
     text (title, authors) and counts as part of it. Words of ``question`` that a sentence
     repeats need no support (see :func:`support`). ``refusal`` recognises a sentence that
-    declines to answer (default :func:`is_refusal`): it needs no source.
+    declines to answer (default :func:`is_refusal`): it needs no source. ``translate``
+    gives a word's translations into the other language (``rag.glossary.Translator``).
 
     Markers outside 1..len(hits) are removed. A sentence with no valid marker, or whose
     markers all point at passages that fail the check, gets the best-supporting passage
@@ -405,7 +407,7 @@ def cite(
       supports nothing.
     """
     sources = [_source(hit, headers[i] if i < len(headers) else "") for i, hit in enumerate(hits)]
-    checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal)
+    checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal, translate)
     ledger = _Ledger()
     out_sentences: list[str] = []
     for sentence in split_sentences(answer):
@@ -421,7 +423,7 @@ def cite(
 class _Checker:
     """The support checks of one answer against its passages (see :func:`cite`)."""
 
-    def __init__(self, sources, question, similarity, min_support, min_similarity, refusal):
+    def __init__(self, sources, question, similarity, min_support, min_similarity, refusal, translate=None):
         self.sources = sources
         self.question = question
         self.given = key_terms(question)[1] if question else frozenset()
@@ -433,6 +435,8 @@ class _Checker:
         self.question_terms = set().union(*key_terms(question)) if question else set()
         self.subjects = names(question) if question else set()
         self.similarity = similarity
+        self.translate = translate
+        self._translations: dict[str, set[str]] = {}
         self.min_support = min_support
         self.min_similarity = min_similarity
         self.is_refusal = refusal
@@ -503,7 +507,8 @@ class _Checker:
             stated = _normalize(passage_text)
             if any(not _stated_word(name, stated) for name in _added_names(plain, given)):
                 return False, evidence
-        ok = self.meaning(plain, n, given) >= self.min_similarity or self.translates(plain, n) >= TRANSLATED
+        ok = (self.meaning(plain, n, given) >= self.min_similarity or self.translates(plain, n) >= TRANSLATED
+              or self.carried(plain, n, given))
         return ok and self.about_question(sentence, n, evidence), evidence
 
     def gives_to_another(self, sentence: str, n: int, given: Set[str]) -> bool:
@@ -554,6 +559,40 @@ class _Checker:
         cjk = has_cjk(plain)
         lines = [line for line in self.sources[n - 1].sentences if has_cjk(line) != cjk]
         return max((self.similarity(plain, line) for line in lines), default=0.0)
+
+    def carried(self, plain: str, n: int, given: Set[str]) -> bool:
+        """Passage ``n`` is Chinese, the sentence English; the passage states the sentence's
+        own numbers, and the dictionary finds at least ``min_support`` of its words there
+        (a word alone or with its neighbour: "neural networks" is 神经网络), near each
+        number: what :func:`support` asks of a passage in the sentence's language. "In 1943,
+        neural networks were first proposed" is backed by "1943 年,数学家沃伦·麦卡洛克…首次提出了
+        神经网络", to which its cosine is only 0.44. A sentence without a number of its own is
+        not: word matches across languages show a topic, not a claim."""
+        passage = self.sources[n - 1].text
+        own = _own_numbers(plain, given)
+        if self.translate is None or not own or has_cjk(plain) or not has_cjk(passage):
+            return False
+        text = _normalize(passage)
+        sequence = _LATIN_WORD.findall(_normalize(plain))
+        anchors: dict[str, set[str]] = {}
+        for i, word in enumerate(sequence):
+            if word in _EN_STOP or NUMBER.fullmatch(word):
+                continue
+            terms = set(self.translations(word))
+            for pair in (sequence[max(0, i - 1) : i + 1], sequence[i : i + 2]):
+                if len(pair) == 2:  # what the pair means as one term, not what its words mean alone
+                    terms |= self.translations(" ".join(pair)) - self.translations(pair[0]) - self.translations(pair[1])
+            anchors[word] = {t for t in terms if t in text}
+        found = [w for w, terms in anchors.items() if terms]
+        if not found or (len(own) + len(found)) / (len(own) + len(anchors)) < self.min_support:
+            return False
+        return _near_anchors(own, set().union(*anchors.values()), passage, quantities(_normalize(plain)))
+
+    def translations(self, words: str) -> set[str]:
+        """The translations of a word or two, normalised as passages are (asked once each)."""
+        if words not in self._translations:
+            self._translations[words] = {_normalize(t) for t in self.translate(words) if len(t) > 1}
+        return self._translations[words]
 
     def about_question(self, sentence: str, n: int, evidence: tuple[str, ...]) -> bool:
         """The sentence, or the passage around its evidence, is about what was asked."""

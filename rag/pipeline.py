@@ -247,14 +247,17 @@ class CachedSimilarity:
         return float(self.vector(a) @ self.vector(b))
 
 
-def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float]) -> Verdict:
-    """Check the reply against its passages: a refusal, an unsupported answer, or a cited one."""
+def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float],
+           translate: Callable[[str], Sequence[str]] | None = None) -> Verdict:
+    """Check the reply against its passages: a refusal, an unsupported answer, or a cited
+    one (``translate``: a word's translations, for claims in the other language than
+    their passage, see :func:`rag.cite.cite`)."""
     if profile.drop_echoes:
         texts = [p.hit.chunk.text for p in prompt.passages]
         reply = drop_echoes(reply, [prompt.messages[0]["content"]], [p.header for p in prompt.passages], texts)
     # The authors named in the headers the model read back its claims too.
     cited = cite(reply, prompt.hits, similarity=similarity, headers=[p.byline for p in prompt.passages],
-                 question=prompt.question, refusal=profile.is_refusal)
+                 question=prompt.question, refusal=profile.is_refusal, translate=translate)
     supported = any(c.supported for c in cited.citations)
     if not has_content(reply) or (profile.is_refusal(reply) and not supported):
         # A reply of bare markers ("[4]") says nothing; treat it as the model declining.
@@ -267,12 +270,13 @@ def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callab
     return Verdict(cited.text, False, None, cited.citations, cited.unsupported)
 
 
-def sentence_check(prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float]) -> Callable[[str], str | None]:
+def sentence_check(prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float],
+                   translate: Callable[[str], Sequence[str]] | None = None) -> Callable[[str], str | None]:
     """The gate's check for one sentence of a reply: how the answer will show it, or None
     while it would not stand as an answer on its own (an echo, a refusal, unsupported)."""
 
     def check(sentence: str) -> str | None:
-        verdict = verify(sentence, prompt, profile, similarity)
+        verdict = verify(sentence, prompt, profile, similarity, translate)
         return None if verdict.refused else verdict.text
 
     return check

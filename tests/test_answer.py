@@ -355,3 +355,24 @@ def test_best_last_puts_the_best_passage_next_to_the_question_and_cites_it_by_it
     assert len(shown) > 1 and [h[h.index("]"):] for h in reversed_shown] == [h[h.index("]"):] for h in shown[::-1]]
     assert reversed_shown[-1].startswith(f"[{len(shown)}] 《GPT-3 文章》")
     assert not answer.refused and answer.citations[0].hit.chunk.title == "GPT-3 文章"
+
+
+class _Dictionary:
+    """A translator that knows two words, and notes what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def translations(self, text):
+        self.asked.append(text)
+        return {"came out": ["发布"], "model": ["模型"]}.get(text, [])
+
+
+def test_the_answer_check_reads_an_english_claim_s_words_in_the_chinese_passage_through_the_translator():
+    replies = ["In 2019, the smaller model came out [1]."]
+    refused, _ = make(replies)
+    assert run(refused, "When did GPT-2 come out?")[0].refused  # no word of it is in the passage as written
+    assistant, _ = make(replies)
+    assistant.translator = _Dictionary()
+    answer, streamed = run(assistant, "When did GPT-2 come out?")
+    assert not answer.refused and "2019" in streamed and "came out" in assistant.translator.asked

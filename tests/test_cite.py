@@ -405,3 +405,29 @@ def test_a_sentence_that_stops_where_its_claim_should_be_states_nothing():
     result = cite("人类专家在 SWAG 测试集上的准确率是 [223]。", hits(passage), question=question)
     assert not any(c.supported for c in result.citations)
     assert cite("人类专家在 SWAG 测试集上的准确率是 85.0 [1]。", hits(passage), question=question).citations[0].supported
+
+
+def test_a_number_from_a_passage_in_the_other_language_is_carried_by_its_words_translations():
+    """An English claim's number, stated in a Chinese passage beside the dictionary's
+    translations of at least half the claim's words, is backed there, whatever the cosine."""
+    words = {"neural networks": ["神经网络"], "networks": ["网络"], "chips": ["芯片"]}
+
+    def dictionary(phrase):  # as rag.glossary.Translator: a pair's own term, then its words'
+        return [*words.get(phrase, []), *(t for w in phrase.split() if " " in phrase for t in words.get(w, []))]
+
+    h = hits("早期最大的进步是神经网络,1943 年,数学家沃伦·麦卡洛克受人类大脑神经元的启发,首次提出了神经网络。")
+    question = "In what year were neural networks first proposed?"
+
+    def said(sentence, translate=dictionary, passages=h):
+        return cite(sentence, passages, question=question, similarity=lambda a, b: 0.3, translate=translate)
+
+    assert said("In 1943, neural networks were first proposed [1].").citations[0].supported
+    assert not said("In 1943, neural networks were first proposed [1].", translate=None).citations[0].supported
+    assert not said("In 1950, neural networks were first proposed [1].").citations[0].supported
+    # Words the passage does not hold, in any language, are not carried, nor is a word
+    # credited with its neighbour's translation.
+    assert not said("In 1943, the first quantum chips were built [1].").citations[0].supported
+    assert not said("In 1943, quantum networks were first built [1].").citations[0].supported
+    # Nor is a number far from every translated word.
+    far = hits("神经网络是一种模型。\n它的结构很简单。\n后来有了很多变化。\n这一年是 1943 年。")
+    assert not said("In 1943, neural networks were first proposed [1].", passages=far).citations[0].supported
