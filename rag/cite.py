@@ -503,12 +503,13 @@ class _Checker:
         # in Latin letters in Chinese text too, so one the passage lacks is invented ("GPT-1
         # was trained in Paris"), however close the meaning.
         plain = strip_markers(sentence)
-        if not _own_numbers(plain, given):
+        own = _own_numbers(plain, given)
+        if not own:
             stated = _normalize(passage_text)
             if any(not _stated_word(name, stated) for name in _added_names(plain, given)):
                 return False, evidence
         ok = (self.meaning(plain, n, given) >= self.min_similarity or self.translates(plain, n) >= TRANSLATED
-              or self.carried(plain, n, given))
+              or self.carried(plain, n, own))
         return ok and self.about_question(sentence, n, evidence), evidence
 
     def gives_to_another(self, sentence: str, n: int, given: Set[str]) -> bool:
@@ -560,16 +561,15 @@ class _Checker:
         lines = [line for line in self.sources[n - 1].sentences if has_cjk(line) != cjk]
         return max((self.similarity(plain, line) for line in lines), default=0.0)
 
-    def carried(self, plain: str, n: int, given: Set[str]) -> bool:
+    def carried(self, plain: str, n: int, own: Set[str]) -> bool:
         """Passage ``n`` is Chinese, the sentence English; the passage states the sentence's
-        own numbers, and the dictionary finds at least ``min_support`` of its words there
+        own numbers (``own``: not the digits of a word the question wrote), and the dictionary finds at least ``min_support`` of its words there
         (a word alone or with its neighbour: "neural networks" is 神经网络), near each
         number: what :func:`support` asks of a passage in the sentence's language. "In 1943,
         neural networks were first proposed" is backed by "1943 年,数学家沃伦·麦卡洛克…首次提出了
         神经网络", to which its cosine is only 0.44. A sentence without a number of its own is
         not: word matches across languages show a topic, not a claim."""
         passage = self.sources[n - 1].text
-        own = _own_numbers(plain, given)
         if self.translate is None or not own or has_cjk(plain) or not has_cjk(passage):
             return False
         text = _normalize(passage)
