@@ -106,6 +106,7 @@ class Assistant:
             balance_kinds=bool(settings.balance_kinds),
             table_depth=settings.table_depth,
             named_depth=settings.named_depth,
+            keyword_lead=settings.keyword_lead,
         )
         if retriever is None and settings.rerank_depth:
             self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth)

@@ -29,7 +29,7 @@ _MEMORY_SPARE = 1024**3  # left for the embedder, the index and the page
 # characters"), not the model as the page runs it.
 ANSWERING = (
     "embedder", "top_k", "candidates", "rrf_k", "dense_weight", "keyword_weight", "balance_kinds", "table_depth",
-    "named_depth", "rerank_depth", "min_dense", "min_keyword_coverage", "min_dense_with_keywords", "passage_budget",
+    "named_depth", "keyword_lead", "rerank_depth", "min_dense", "min_keyword_coverage", "min_dense_with_keywords", "passage_budget",
     "focus_chars", "evidence_chars", "evidence_passages", "question_first", "best_last", "fallback", "fallback_llm",
     "max_new_tokens", "temperature", "profile",
 )

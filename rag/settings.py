@@ -59,6 +59,9 @@ class Settings:
     # In a document the question names, BM25's first named_depth passages count as ranked
     # there by every ranking; 0 switches this off (docs/quality.md, Retrieval).
     named_depth: int = 2
+    # BM25's first passage, when it scores keyword_lead times its second or more, counts as
+    # ranked first by both rankers; 0 switches this off (docs/quality.md, Retrieval).
+    keyword_lead: float = 1.2
     # >0: the top rerank_depth passages reranked by their best sentence. On dev it put
     # more answers in the top 5 (0.73 -> 0.80) but the 0.5B answered no more right (0.30
     # against 0.34) and refused fewer unanswerable questions (0.59 against 0.77): off
@@ -211,6 +214,8 @@ def _validate(s: Settings) -> None:
         problems.append("table_depth must be 0 (off) or more")
     if s.named_depth < 0:
         problems.append("named_depth must be 0 (off) or more")
+    if s.keyword_lead != 0 and s.keyword_lead < 1:
+        problems.append("keyword_lead must be 0 (off) or at least 1")
     if s.rerank_depth and s.rerank_depth < s.top_k:
         problems.append("rerank_depth must be 0 (off) or at least top_k")
     if s.chunk_size < 50 or not 0 <= s.chunk_overlap < s.chunk_size:
