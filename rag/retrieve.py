@@ -38,12 +38,13 @@ TABLE_DEPTH = 5
 # (answer hit@5 0.776 -> 0.819) and none fell out; 3 lifted no more.
 NAMED_DEPTH = 2
 # BM25's first passage (per kind of document) that scores at least this many times its
-# second counts as ranked first by both rankers (the ``keyword_lead`` setting): a match
-# that clear is precise, while the embedder may rank the passage hundreds deep. On dev,
-# two answers reached the top 5 (answer hit@5 0.862 -> 0.879) and none fell out, and the
-# relevance floor let the same unanswerable questions through; 1.25 lifted the same two,
-# 1.3 to 2 one; 1.15 a third but let one more unanswerable question past the floor, and
-# 1.1 also lost one.
+# second can count as ranked first by both rankers (the ``keyword_lead`` setting, off by
+# default): a match that clear is precise, while the embedder may rank the passage
+# hundreds deep. On dev, two answers reached the top 5 (answer hit@5 0.862 -> 0.879) and
+# none fell out, and the relevance floor let the same unanswerable questions through;
+# 1.25 lifted the same two, 1.3 to 2 one; 1.15 a third but let one more unanswerable
+# question past the floor, and 1.1 also lost one. The 0.5B answered no more right with
+# it (docs/quality.md, Retrieval), so it is offered, not on.
 KEYWORD_LEAD = 1.2
 # A question about references, a paper's title or its arXiv id is answered by a
 # bibliography: then reference lists keep their full weight.
@@ -127,7 +128,8 @@ class HybridRetriever(Retriever):
     Tables are blind to the embedder in the same way, so a table near the top of BM25's
     ranking keeps that rank on both sides (``table_depth``; 0 switches this off), and so
     do BM25's first passages inside a document the question names (``named_depth``) and
-    BM25's first passage when it leads the second by a clear margin (``keyword_lead``).
+    optionally BM25's first passage when it leads the second by a clear margin
+    (``keyword_lead``; 0, the default, switches this off).
     With ``balance_kinds`` each kind of document (articles, papers) is ranked on its own before fusion, so thousands of
     paper chunks can't crowd the few article chunks out of the candidates: on the
     project's question set this lifted source hit@5 from 0.76 to 0.88. The keyword query
@@ -149,7 +151,7 @@ class HybridRetriever(Retriever):
         translator: Translator | None = None,
         table_depth: int = TABLE_DEPTH,
         named_depth: int = NAMED_DEPTH,
-        keyword_lead: float = KEYWORD_LEAD,
+        keyword_lead: float = 0.0,
     ):
         self.index = index
         self.candidates = candidates

@@ -9,7 +9,7 @@ from rag.relevance import defined_term
 from rag.evaluate import model_free_standalone
 from rag.glossary import Dictionary, Glossary, Translator
 from rag.names import DocumentNames, self_names
-from rag.retrieve import HybridRetriever
+from rag.retrieve import KEYWORD_LEAD, HybridRetriever
 from rag.types import Hit
 from tests.fakes import FakeIndex
 
@@ -145,10 +145,10 @@ def _table_index(table_role: str):
 
 def test_a_table_that_keywords_rank_first_is_not_sunk_by_its_cosine():
     question = "What share of the prompt dataset is Generation?"
-    assert HybridRetriever(_table_index("table"), candidates=3, keyword_lead=0).search(question, 3)[0].row == 2
-    assert HybridRetriever(_table_index("table"), candidates=3, table_depth=0, keyword_lead=0).search(question, 3)[0].row == 0
+    assert HybridRetriever(_table_index("table"), candidates=3).search(question, 3)[0].row == 2
+    assert HybridRetriever(_table_index("table"), candidates=3, table_depth=0).search(question, 3)[0].row == 0
     # Only tables: prose with the same ranks keeps its fused rank.
-    assert HybridRetriever(_table_index("text"), candidates=3, keyword_lead=0).search(question, 3)[0].row == 0
+    assert HybridRetriever(_table_index("text"), candidates=3).search(question, 3)[0].row == 0
 
 
 def _lead_index():
@@ -167,11 +167,11 @@ def _lead_index():
 
 def test_a_clear_keyword_lead_counts_as_ranked_first_by_both_rankers():
     question = "how much worse was single head attention than the best setting"  # 8 words against 3
-    assert HybridRetriever(_lead_index(), candidates=4).search(question, 4)[0].row == 0
-    assert HybridRetriever(_lead_index(), candidates=4, keyword_lead=0).search(question, 4)[0].row != 0
+    assert HybridRetriever(_lead_index(), candidates=4, keyword_lead=KEYWORD_LEAD).search(question, 4)[0].row == 0
+    assert HybridRetriever(_lead_index(), candidates=4).search(question, 4)[0].row != 0  # off by default
     # A first place shared with another passage (5 words each) is no clear lead.
     tie = "single head attention of the base model worse"
-    assert HybridRetriever(_lead_index(), candidates=4).search(tie, 4)[0].row != 0
+    assert HybridRetriever(_lead_index(), candidates=4, keyword_lead=KEYWORD_LEAD).search(tie, 4)[0].row != 0
 
 
 def test_keyword_lead_is_a_setting_that_reaches_the_retriever():
@@ -179,7 +179,8 @@ def test_keyword_lead_is_a_setting_that_reaches_the_retriever():
     from rag.settings import Settings, SettingsError, load_settings
     from tests.fakes import ScriptedGenerator
 
-    assert Assistant(_lead_index(), Settings(keyword_lead=0), generator=ScriptedGenerator([])).retriever.keyword_lead == 0
+    assert Assistant(_lead_index(), Settings(), generator=ScriptedGenerator([])).retriever.keyword_lead == 0
+    assert Assistant(_lead_index(), Settings(keyword_lead=1.2), generator=ScriptedGenerator([])).retriever.keyword_lead == 1.2
     assert load_settings({}, environ={"RAG_KEYWORD_LEAD": "1.5"})[0].keyword_lead == 1.5
     with pytest.raises(SettingsError, match="keyword_lead"):
         load_settings({"keyword_lead": 0.5}, environ={})
