@@ -50,6 +50,7 @@ from rag.profiles import profile_for
 from rag.relevance import judge_relevance, keyword_coverage, missing_names, versioned_names
 from rag.rerank import SentenceReranker
 from rag.retrieve import HybridRetriever, Retriever
+from rag.subjects import document_names
 from rag.settings import Settings
 from rag.types import Answer, Reading
 
@@ -111,6 +112,9 @@ class Assistant:
         if retriever is None and settings.rerank_depth:
             self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth)
         self.authors = {doc_id: tuple(meta.get("authors") or ()) for doc_id, meta in index.documents.items()}
+        # The names each document uses (GPT-3, RAG): an answer that names none of what was
+        # asked is evidence only from a document that does (rag.cite).
+        self.names_of = document_names(index)
         self._generator = generator
         self._fast: Assistant | None = None
         self._fast_generator = fast_generator  # for fast_llm; made on first use when None
@@ -252,13 +256,13 @@ class Assistant:
             # once more with only the passages it pointed at.
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
-        verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.translator.translations)
+        verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.translator.translations, self.names_of)
         if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
             # Nothing the reply said is in its passages, and nothing of it was shown: ask once
             # more, from the fast evidence, and check that reply the same way.
             helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
             attempts.append((yield from helper._generate(prompt, clock, similarity)))
-            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity, self.translator.translations)
+            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity, self.translator.translations, self.names_of)
         total = clock()
         timed = timings(retrieved, rewrite_s, total, attempts)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info(), attempts)
@@ -317,7 +321,7 @@ class Assistant:
         s = self.settings
         attempt = generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                            temperature=s.temperature, clock=clock, lock=self._generate_lock)
-        check = sentence_check(prompt, self.profile, similarity, self.translator.translations)
+        check = sentence_check(prompt, self.profile, similarity, self.translator.translations, self.names_of)
         return released(attempt, SentenceGate(check), clock)
 
     def fallback_prompt(self, asked: Asked, standalone: str, *, top_k: int | None = None,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ingest.text import ABBREVIATION, CJK, NUMBER, QUESTION_WORD, has_cjk, sentence_breaks, without_digit_commas, split_sentences as _split_text
 from rag.instructions import is_instruction
 from rag.measures import answers_another_measure, quantities, stated_alone
-from rag.subjects import gives_to_another, names, without_versioned_names
+from rag.subjects import gives_to_another, names, names_any, without_versioned_names
 from rag.types import Citation, Hit
 
 # A citation marker: [1], [1, 2], [1，2], 【1】, [^1] and [1-2] are all read as one; group 1
@@ -372,6 +372,7 @@ def cite(
     question: str = "",
     refusal: Callable[[str], bool] | None = None,
     translate: Callable[[str], Sequence[str]] | None = None,
+    names_of: Mapping[str, Set[str]] | None = None,
 ) -> CitedAnswer:
     """Validate and complete the citations of ``answer`` over passages ``hits`` ([1] = hits[0]).
 
@@ -380,6 +381,7 @@ def cite(
     repeats need no support (see :func:`support`). ``refusal`` recognises a sentence that
     declines to answer (default :func:`is_refusal`): it needs no source. ``translate``
     gives a word's translations into the other language (``rag.glossary.Translator``).
+    ``names_of`` maps a document id to the names its text uses (:func:`rag.subjects.names`).
 
     Markers outside 1..len(hits) are removed. A sentence with no valid marker, or whose
     markers all point at passages that fail the check, gets the best-supporting passage
@@ -400,6 +402,9 @@ def cite(
     - a lead-in that names the source ("根据资料[2]中的信息,", "The passage states that")
       is no claim: the rest of the sentence is checked (and the whole shown); a sentence
       that stops where its claim should be ("准确率是[223]。") states nothing;
+    - with a ``question`` that names something ("RAG", "GPT-3") and ``names_of``, a
+      sentence that names none of it is evidence only from a document that does: a verbatim
+      sentence of the phrases paper answers no question on RAG;
     - with a ``question``, the sentence must be about it: the question shares a word or
       number with the sentence, with the passage's title, or with the passage sentences
       around the evidence (or, with ``similarity``, means what the sentence means). A
@@ -407,7 +412,8 @@ def cite(
       supports nothing.
     """
     sources = [_source(hit, headers[i] if i < len(headers) else "") for i, hit in enumerate(hits)]
-    checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal, translate)
+    named = [names_of.get(hit.chunk.doc_id) for hit in hits] if names_of is not None else None
+    checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal, translate, named)
     ledger = _Ledger()
     out_sentences: list[str] = []
     for sentence in split_sentences(answer):
@@ -423,7 +429,7 @@ def cite(
 class _Checker:
     """The support checks of one answer against its passages (see :func:`cite`)."""
 
-    def __init__(self, sources, question, similarity, min_support, min_similarity, refusal, translate=None):
+    def __init__(self, sources, question, similarity, min_support, min_similarity, refusal, translate=None, named=None):
         self.sources = sources
         self.question = question
         self.given = key_terms(question)[1] if question else frozenset()
@@ -434,6 +440,7 @@ class _Checker:
         self.asked = _asked_terms(question) if question else set()
         self.question_terms = set().union(*key_terms(question)) if question else set()
         self.subjects = names(question) if question else set()
+        self.named: list[Set[str] | None] = named or [None] * len(sources)  # each passage's document's names, when known
         self.similarity = similarity
         self.translate = translate
         self._translations: dict[str, set[str]] = {}
@@ -598,6 +605,9 @@ class _Checker:
         """The sentence, or the passage around its evidence, is about what was asked."""
         if not self.asked:
             return True
+        named = self.named[n - 1]
+        if self.subjects and named is not None and not self.subjects & named and not names_any(sentence, self.subjects):
+            return False  # neither the sentence nor its document names what was asked
         numbers, words = key_terms(sentence)
         if self.asked & (numbers | words):
             return True

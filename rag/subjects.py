@@ -57,6 +57,14 @@ def names(text: str) -> set[str]:
     return {key for token in _TOKEN.findall(text) if (key := _key(token))}
 
 
+def document_names(index) -> dict[str, frozenset[str]]:
+    """The names each document of ``index`` uses, in its title or any passage (doc_id -> names)."""
+    found: dict[str, set[str]] = {}
+    for chunk in index.chunks:
+        found.setdefault(chunk.doc_id, names(chunk.title or "")).update(names(chunk.text))
+    return {doc_id: frozenset(keys) for doc_id, keys in found.items()}
+
+
 def without_versioned_names(text: str) -> str:
     """``text`` with names that carry a digit blanked out: the "4" of GPT-4 is no quantity."""
     return _TOKEN.sub(lambda m: " " if _key(m.group()) and any(ch.isdigit() for ch in m.group()) else m.group(), text)

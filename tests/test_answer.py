@@ -376,3 +376,15 @@ def test_the_answer_check_reads_an_english_claim_s_words_in_the_chinese_passage_
     assistant.translator = _Dictionary()
     answer, streamed = run(assistant, "When did GPT-2 come out?")
     assert not answer.refused and "2019" in streamed and "came out" in assistant.translator.asked
+
+
+def test_the_answer_check_knows_which_documents_name_what_was_asked():
+    assistant, _ = make(["它由 Google 提出[2]。"])
+    assert assistant.names_of["doc1"] == {"gpt2"} and assistant.names_of["doc2"] == {"bert"}
+    # Backed word for word by the BERT passage ([2] here), which names no GPT-2: no answer about GPT-2.
+    answer, streamed = run(assistant, "提出 GPT-2 的是 Google 吗?")
+    assert [h.chunk.doc_id for h in answer.retrieved][1] == "doc2"
+    assert answer.refused and "Google" not in streamed
+    assistant, _ = make(["它由 Google 提出[1]。"])
+    answer, _ = run(assistant, "提出 BERT 的是 Google 吗?")
+    assert not answer.refused

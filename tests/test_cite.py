@@ -431,3 +431,24 @@ def test_a_number_from_a_passage_in_the_other_language_is_carried_by_its_words_t
     # Nor is a number far from every translated word.
     far = hits("神经网络是一种模型。\n它的结构很简单。\n后来有了很多变化。\n这一年是 1943 年。")
     assert not said("In 1943, neural networks were first proposed [1].", passages=far).citations[0].supported
+
+
+def test_a_sentence_naming_nothing_asked_needs_a_document_that_names_it():
+    """A verbatim sentence of the phrases paper answers no question on RAG: neither it nor
+    its document names RAG. A paper's "we" still answers for it when the document names it."""
+    question = "Which paper first introduced retrieval-augmented generation (RAG)?"
+    verbatim = "The techniques introduced in this paper can be used also for training the CBOW model [1]."
+    passage = hits("The techniques introduced in this paper can be used also for training the CBOW model.")
+    unrelated = cite(verbatim, passage, question=question, names_of={"d0": {"cbow", "skipgram"}})
+    assert not unrelated.citations[0].supported and unrelated.unsupported
+    assert cite(verbatim, passage, question=question).citations[0].supported  # without names_of, as before
+    named = cite(verbatim, passage, question=question, names_of={"d0": {"cbow", "rag"}})
+    assert named.citations[0].supported
+    # "We" in the InstructGPT paper: the document names InstructGPT elsewhere.
+    hired = cite("The labelers came through Upwork or Scale AI [1].", hits("We hired labelers through Upwork and Scale AI."),
+                 question="Through which platforms were InstructGPT's labelers hired?", names_of={"d0": {"instructgpt"}})
+    assert hired.citations[0].supported and not hired.unsupported
+    # A sentence that names what was asked is judged as before, whatever its document names.
+    said = cite("RAG was introduced for training the CBOW model [1].", hits("RAG was introduced for training the CBOW model."),
+                question=question, names_of={"d0": {"cbow"}})
+    assert said.citations[0].supported

@@ -1,4 +1,4 @@
-from rag.subjects import gives_to_another, names, without_versioned_names
+from rag.subjects import document_names, gives_to_another, names, without_versioned_names
 
 
 def test_names_are_the_tokens_a_reader_takes_for_names():
@@ -21,3 +21,11 @@ def test_a_number_is_given_to_another_only_when_every_line_names_someone_else():
     assert not gives_to_another(["RoBERTa-Large keeps 340M parameters."], subjects)
     assert not gives_to_another(["BERTLARGE contains 340M parameters."], set())
     assert not gives_to_another([], subjects)
+
+
+def test_a_document_s_names_come_from_its_title_and_every_passage():
+    from tests.fakes import FakeIndex
+
+    index = FakeIndex(["GPT-3 has 175B parameters.", "We call the resulting models InstructGPT."], ["unused"],
+                      titles=["Language models are few-shot learners (GPT-3)", "RLHF"])
+    assert document_names(index) == {"doc0": {"gpt3"}, "doc1": {"instructgpt", "rlhf"}}
