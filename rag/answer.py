@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator as Gen, Iterator, Sequence
+from collections.abc import Callable, Generator as Gen, Iterator, Mapping, Sequence, Set
 from pathlib import Path
 from typing import NamedTuple
 
@@ -91,6 +91,7 @@ class Assistant:
         fast_generator: Generator | None = None,
         fallback_generator: Generator | None = None,
         translator: Translator | None = None,
+        names_of: Mapping[str, Set[str]] | None = None,
     ):
         self.index = index
         self.settings = settings
@@ -113,8 +114,9 @@ class Assistant:
             self.retriever = SentenceReranker(self.retriever, index, depth=settings.rerank_depth)
         self.authors = {doc_id: tuple(meta.get("authors") or ()) for doc_id, meta in index.documents.items()}
         # The names each document uses (GPT-3, RAG): an answer that names none of what was
-        # asked is evidence only from a document that does (rag.cite).
-        self.names_of = document_names(index)
+        # asked is evidence only from a document that does (rag.cite). Shared, like the
+        # translator, by the assistants made from this one on the same index.
+        self.names_of = names_of if names_of is not None else document_names(index)
         self._generator = generator
         self._fast: Assistant | None = None
         self._fast_generator = fast_generator  # for fast_llm; made on first use when None
@@ -158,6 +160,7 @@ class Assistant:
             generator=self._generator if llm is None else None,
             retriever=self.retriever if index is None else None,
             translator=self.translator if index is None else None,
+            names_of=self.names_of if index is None else None,
         )
 
     def fast_assistant(self) -> "Assistant":
@@ -168,7 +171,7 @@ class Assistant:
                 s = self.settings
                 fast = s.replace(llm=s.fast_llm, evidence_chars=s.fast_evidence_chars, fast=False, fast_llm="", fallback=False)
                 self._fast = Assistant(self.index, fast, generator=self._fast_generator, retriever=self.retriever,
-                                       translator=self.translator)
+                                       translator=self.translator, names_of=self.names_of)
         return self._fast
 
     def fallback_assistant(self) -> "Assistant":
@@ -182,7 +185,7 @@ class Assistant:
             if self._fallback is None:
                 other = s.replace(llm=s.fallback_llm, fast=False, fast_llm="", fallback=False)
                 self._fallback = Assistant(self.index, other, generator=self._fallback_generator, retriever=self.retriever,
-                                           translator=self.translator)
+                                           translator=self.translator, names_of=self.names_of)
         return self._fallback
 
     @property

@@ -290,6 +290,7 @@ def test_fast_answers_come_from_the_fast_model_on_the_fast_evidence():
     assert len(fast_gen.calls[0][1]["content"]) < len(gen.calls[0][1]["content"])
     assert assistant.fast_assistant() is assistant.fast_assistant()  # made once, kept
     assert assistant.fast_assistant().retriever is assistant.retriever
+    assert assistant.fast_assistant().names_of is assistant.names_of  # not read from the index again
     assert assistant.fast_assistant().settings.llm == "small.gguf"
 
 
@@ -329,7 +330,7 @@ def test_fallback_llm_answers_again_with_its_own_model():
     assert len(gen.calls) == 1 and len(other.calls) == 1
     helper = assistant.fallback_assistant()
     assert helper is assistant.fallback_assistant() and helper.settings.llm == "big.gguf" and not helper.settings.fallback
-    assert helper.retriever is assistant.retriever
+    assert helper.retriever is assistant.retriever and helper.names_of is assistant.names_of
 
 
 def test_fast_answers_read_less_evidence_picked_across_passages():
