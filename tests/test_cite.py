@@ -142,9 +142,12 @@ def test_an_answer_whose_own_words_are_all_missing_is_unsupported():
     made_up = cite("The Statue of Liberty was built by John Adams [1].", h, question=question, similarity=lambda a, b: 0.0)
     assert not made_up.citations[0].supported and made_up.unsupported
     h = hits("The Statue of Liberty was built by Gustave Eiffel and Auguste Bartholdi.")
-    right = cite("The Statue of Liberty was built by Bartholdi and John Adams [1].", h, question=question,
-                 similarity=lambda a, b: 0.0)
+    right = cite("The Statue of Liberty was built by Bartholdi [1].", h, question=question, similarity=lambda a, b: 0.0)
     assert right.citations[0].supported  # one added term found: scored as before
+    # Half found, half invented: the name the passage never writes fails it.
+    half = cite("The Statue of Liberty was built by Bartholdi and John Adams [1].", h, question=question,
+                similarity=lambda a, b: 0.0)
+    assert not half.citations[0].supported and half.unsupported
 
 
 def test_the_question_asked_again_is_no_answer():
@@ -236,6 +239,28 @@ def test_the_digits_of_a_name_the_question_wrote_back_nothing():
     question = "Who proposed Word2Vec?"
     assert not cite("Word2Vec was proposed by Geoffrey Hinton [1].", h, question=question).citations[0].supported
     assert cite("Word2Vec was proposed by Tomas Mikolov [1].", h, question=question).citations[0].supported
+
+
+def test_a_name_the_passage_never_writes_is_not_backed_by_the_words_around_it():
+    """Half a sentence's terms back it, so a backed year once carried an invented person
+    ("Geoffrey Hinton ... in 2013") in the passage's own language."""
+    h = hits("Word2Vec was proposed by Tomas Mikolov at Google in 2013.")
+    question = "Who proposed Word2Vec?"
+    invented = cite("Word2Vec was developed by Geoffrey Hinton in 2013 [1].", h, question=question)
+    assert not invented.citations[0].supported and invented.unsupported
+    said = cite("Word2Vec was developed by Tomas Mikolov at Google in 2013 [1].", h, question=question)
+    assert said.citations[0].supported and not said.unsupported
+    # The passage's title writes names too.
+    titled = [Hit(0, Chunk(doc_id="d0", title="Mikolov et al.: Word2Vec", text="It was proposed at Google in 2013.",
+                           start=0, end=34), 1.0)]
+    assert cite("Word2Vec was proposed by Mikolov at Google in 2013 [1].", titled, question=question).citations[0].supported
+    # A list gathers its names from several passages, and spacing may differ.
+    h = hits("常用语料库按内容类型分为六组:书籍、CommonCrawl、维基百科、代码和其他。", "Corpora: Books, Common Crawl, Reddit links.")
+    question = "训练 LLM 常用的语料库按内容类型被分成了哪几组?"
+    listed = cite("语料库分为六组: Books、Commoncrawl、Reddit链接、维基百科、代码和其他[1]。", h, question=question)
+    assert listed.citations[0].supported and not listed.unsupported
+    invented = cite("语料库分为六组: Books、Commoncrawl、Twitter、维基百科、代码和其他[1]。", h, question=question)
+    assert not invented.citations[0].supported
 
 
 def test_a_name_the_passage_lacks_is_not_backed_by_meaning():
