@@ -31,6 +31,7 @@ from rag.types import Citation, Hit
 MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
 # A passage's citation marker as the prompt shows it ("[61, 67]" becomes "(61, 67)", see
 # rag.prompt.clean_untrusted), copied into an answer.
+_UNFINISHED_MARKER = re.compile(r"\s*[\[【]\^?\s*(?:\d{1,3}(?:\s*[,，、\-–]\s*\d{0,3})*)?\s*$")
 _MARKER_COPY = re.compile(r"\(\s*\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\s*\)")
 _LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
 # A list item's label where an answer sentence starts: "1.", "2)", "3、", "(4)", "-", "*",
@@ -416,7 +417,9 @@ def cite(
     checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal, translate, named)
     ledger = _Ledger()
     out_sentences: list[str] = []
-    for sentence in split_sentences(answer):
+    # A reply cut off by the token limit can end inside a marker ("…参数[1"): it is no
+    # number to find in a passage, nor a bracket to show before the marker put back.
+    for sentence in split_sentences(_UNFINISHED_MARKER.sub("", answer)):
         # A list item is checked without its label ("1." is no claim) and keeps it.
         label, claim = _item_label(sentence)
         label, claim = (label, claim) if claim else ("", sentence)

@@ -477,3 +477,16 @@ def test_a_sentence_naming_nothing_asked_needs_a_document_that_names_it():
     said = cite("RAG was introduced for training the CBOW model [1].", hits("RAG was introduced for training the CBOW model."),
                 question=question, names_of={"d0": {"cbow"}})
     assert said.citations[0].supported
+
+
+def test_a_marker_cut_off_by_the_token_limit_is_dropped():
+    """A reply that stops inside a marker ("…参数[1") once failed its check on the number 1
+    and showed the bracket; a marker put back after "系统[" read "系统[[1]"."""
+    h = hits("GPT-3 has 175B parameters.", "检索增强生成 (RAG) 系统")
+    question = "How many parameters does GPT-3 have?"
+    for cut in ("[", "[1", "[1, ", "【2"):
+        out = cite(f"GPT-3 has 175B parameters {cut}", h, question=question)
+        assert out.text == "GPT-3 has 175B parameters[1]" and out.citations[0].supported
+    assert cite("RAG 是检索增强生成 (RAG) 系统[", h, question="RAG 是什么?").text.endswith("系统[2]")
+    # Only at the very end: a whole marker inside the reply is read as before.
+    assert cite("GPT-3 has 175B parameters [1]. 检索增强生成 (RAG) 系统 [2]", h, question=question).text.count("[") == 2
