@@ -3,9 +3,9 @@
 Owns every model-specific switch, so adding a model means choosing or writing a profile,
 never editing the pipeline. The packaged small GGUF models (Qwen2.5-Coder 0.5B/1.5B) get
 the "small" profile: the prompt with an example sentence, dropping sentences that echo
-the prompt, and follow-ups rewritten by pattern instead of by the model. Two more
-workarounds can be switched on for a model that needs them: a retry when the reply is
-only markers ("[2]"), and refusals recognised by a phrase list. Every other model gets
+the prompt, refusals recognised by a phrase list, and follow-ups rewritten by pattern
+instead of by the model. One more workaround can be switched on for a model that needs
+it: a retry when the reply is only markers ("[2]"). Every other model gets
 "default": the prompt without an example sentence and a refusal only when the reply is
 the refusal sentence the prompt asks for.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag import models
-from rag.cite import split_sentences, strip_markers
+from rag.cite import REFUSAL_PATTERNS, split_sentences, strip_markers
 from rag.followup import FOLLOWUP_PATTERNS
 from rag.prompt import REFUSAL
 from rag.types import RagError
@@ -76,15 +76,21 @@ class ModelProfile:
 # ``python bench/quirks.py REPORT`` checks a run's stored replies again with each one off.
 # On the dev split with the 0.5B (its Q4_0 copy, reports/dev-q4_0/quirks.json), dropping
 # echoes kept one unanswerable question refused and citation precision at 0.83 (0.79
-# without); the bare-marker retry and the refusal phrase list changed no answer's
-# correctness, so they are off (the phrase list also took "GPT-4 was not provided with
-# images" for a refusal; on test the shipped 0.5B without them answered exactly the same
-# questions right and refused the same unanswerable ones); the follow-up patterns changed
-# no answer but spare a model call per follow-up.
+# without); the bare-marker retry changed no answer's correctness, so it is off; the
+# follow-up patterns changed no answer but spare a model call per follow-up. The refusal
+# phrase list was off from stop 19 to 42, when it changed nothing; since an unsupported
+# answer is asked again (the ``fallback`` setting), a refusal in the 0.5B's own words
+# ("The passage does not contain the answer to this question.") was taken for an
+# unsupported answer and asked again, and the second reply answered an unanswerable dev
+# question with a quote (reports/dev-s30, p1-049). With the list, a decline is final: one
+# unanswerable question more refused on that run's replay, no answer lost. (The list
+# also takes "GPT-4 was not provided with images" for a decline, which matters only when
+# no passage backs it: then it is refused either way.)
 SMALL = ModelProfile(
     name="small",
     prompt="small",
     drop_echoes=True,
+    refusal_phrases=REFUSAL_PATTERNS,
     followup_patterns=FOLLOWUP_PATTERNS,
 )
 DEFAULT = ModelProfile(name="default")

@@ -89,9 +89,9 @@ def test_model_declining_is_a_refusal_and_forgotten_markers_are_not():
     answer, _ = run(assistant, "GPT-3 有多少参数?")
     assert answer.refused and answer.refusal_reason == "model_declined"
     assert answer.text == REFUSAL["zh"]
-    assistant, _ = make(["资料中没有提到这个信息。"])  # a paraphrase backs nothing: refused all the same
+    assistant, _ = make(["资料中没有提到这个信息。"])  # the small profile knows the 0.5B's own words for it
     answer, streamed = run(assistant, "GPT-3 有多少参数?")
-    assert answer.refused and answer.refusal_reason == "unsupported_answer"
+    assert answer.refused and answer.refusal_reason == "model_declined"
     assert answer.text == REFUSAL["zh"] and "资料中没有提到" not in streamed
     assistant, _ = make(["GPT-3 有 1750 亿个参数。"])
     answer, _ = run(assistant, "GPT-3 有多少参数?")
@@ -310,6 +310,7 @@ def test_an_unsupported_answer_is_asked_again_from_the_fast_evidence_and_only_th
 def test_no_fallback_for_fast_answers_refusals_or_answers_already_shown():
     for replies, options in ((["GPT-3 有 7 亿个参数[1]。"], {"fast": True}),
                              (["抱歉,文档中没有找到这个问题的答案。"], {}),
+                             (["资料中没有提到这个信息。"], {}),  # a decline in the 0.5B's own words is final too
                              (["GPT-3 有 7 亿个参数[1]。"], {"fallback": False})):
         assistant, gen = make(replies + ["GPT-3 有 1750 亿个参数[1]。"], **{"fallback": True, **options})
         answer = assistant.ask("GPT-3 有多少参数?")

@@ -37,7 +37,8 @@ def test_a_setting_names_a_profile_explicitly():
 
 def test_small_profile_keeps_the_workarounds_that_earn_their_place_and_todays_prompt():
     assert SMALL.drop_echoes and SMALL.followup_patterns
-    assert not SMALL.retry_bare_markers and SMALL.refusal_phrases is None  # no effect on dev (bench/quirks.py)
+    assert not SMALL.retry_bare_markers  # no effect on dev (bench/quirks.py)
+    assert SMALL.refusal_phrases is REFUSAL_PATTERNS  # a decline in other words is not asked again (reports/dev-s30)
     assert PROMPT_VARIANTS[SMALL.prompt] is SYSTEM
     assert "The model has 7 billion parameters [2]" in SYSTEM["en"] and "某模型有 70 亿个参数[2]" in SYSTEM["zh"]
 
@@ -58,9 +59,9 @@ def test_refusal_is_the_exact_sentence_the_prompt_asks_for():
     assert not is_refusal_sentence("GPT-4 was not provided with images [1].")
     assert not is_refusal_sentence("The passages do not contain this information.")
     assert not DEFAULT.is_refusal("GPT-4 was not provided with images [1].")
-    assert not SMALL.is_refusal("The passages do not contain this information.")
-    phrases = dataclasses.replace(SMALL, refusal_phrases=REFUSAL_PATTERNS)  # for a model that paraphrases
-    assert phrases.is_refusal("The passages do not contain this information.")
+    assert not DEFAULT.is_refusal("The passages do not contain this information.")
+    assert SMALL.is_refusal("The passages do not contain this information.")  # the 0.5B paraphrases
+    assert not dataclasses.replace(SMALL, refusal_phrases=None).is_refusal("The passages do not contain this information.")
 
 
 @pytest.mark.parametrize(

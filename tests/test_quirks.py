@@ -48,7 +48,7 @@ def test_without_echo_dropping_a_recited_example_stays_in_the_answer():
 
 
 def test_a_phrase_list_the_profile_lacks_is_replayed_turned_on():
-    assistant, _, resolver, row = _recorded(["资料中没有提到这个问题。"])
+    assistant, _, resolver, row = _recorded(["资料中没有提到这个问题。"], refusal_phrases=None)
     assert row.refused and row.refusal_reason == "unsupported_answer"  # the exact sentence list does not know it
     on = quirks.replay(assistant, QUESTION, resolver, row,
                        dataclasses.replace(assistant.profile, refusal_phrases=quirks.REFUSAL_PATTERNS))
