@@ -31,8 +31,9 @@ from rag.types import Citation, Hit
 MARKER = re.compile(r"[\[【]\^?\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
 # A passage's citation marker as the prompt shows it ("[61, 67]" becomes "(61, 67)", see
 # rag.prompt.clean_untrusted), copied into an answer.
-_UNFINISHED_MARKER = re.compile(r"\s*[\[【]\^?\s*(?:\d{1,3}(?:\s*[,，、\-–]\s*\d{0,3})*)?\s*$")
 _MARKER_COPY = re.compile(r"\(\s*\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*\s*\)")
+# A marker the token limit cut off at the very end of a reply ("…参数 [1").
+_UNFINISHED_MARKER = re.compile(r"\s*[\[【]\^?\s*(?:\d{1,3}(?:\s*[,，、\-–]\s*\d{0,3})*)?\s*$")
 _LEAD_MARKERS = re.compile(r"\s*((?:" + MARKER.pattern + r"\s*)+)")
 # A list item's label where an answer sentence starts: "1.", "2)", "3、", "(4)", "-", "*",
 # "•" ("1.5" and "2018" are numbers, not labels). Each item is checked without it and
@@ -403,6 +404,10 @@ def cite(
     - a lead-in that names the source ("根据资料[2]中的信息,", "The passage states that")
       is no claim: the rest of the sentence is checked (and the whole shown); a sentence
       that stops where its claim should be ("准确率是[223]。") states nothing;
+    - a sentence may not add a Latin-letter name ("Paris", "Hinton", "OpenAI") that no
+      passage writes, however much else its passage backs (an English sentence with a
+      number of its own on a Chinese passage excepted: the passage writes the name in
+      Chinese);
     - with a ``question`` that names something ("RAG", "GPT-3") and ``names_of``, a
       sentence that names none of it is evidence only from a document that does: a verbatim
       sentence of the phrases paper answers no question on RAG;

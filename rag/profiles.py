@@ -78,7 +78,7 @@ class ModelProfile:
 # echoes kept one unanswerable question refused and citation precision at 0.83 (0.79
 # without); the bare-marker retry changed no answer's correctness, so it is off; the
 # follow-up patterns changed no answer but spare a model call per follow-up. The refusal
-# phrase list was off from stop 19 to 42, when it changed nothing; since an unsupported
+# phrase list was switched off when it changed nothing; since then an unsupported
 # answer is asked again (the ``fallback`` setting), a refusal in the 0.5B's own words
 # ("The passage does not contain the answer to this question.") was taken for an
 # unsupported answer and asked again, and the second reply answered an unanswerable dev
