@@ -76,12 +76,11 @@ def replay(assistant: Assistant, question, resolver: SourceResolver, recorded: Q
             retried = replies.pop(0)
             if profile.retry_bare_markers:  # the retry's prompt: only the passages pointed at
                 prompt, reply = narrowed(prompt, pointed, assistant.authors), retried
-        translate = assistant.translator.translations
-        verdict = verify(reply, prompt, profile, similarity, translate, assistant.names_of)
+        verdict = verify(reply, prompt, profile, similarity, assistant.lexicon)
         if replies and verdict.reason == "unsupported_answer":  # the run's fallback reply
             helper, prompt = assistant.fallback_prompt(asked, standalone)
-            verdict = verify(replies[0], prompt, profile if helper is assistant else helper.profile, similarity, translate,
-                             assistant.names_of)
+            verdict = verify(replies[0], prompt, profile if helper is assistant else helper.profile, similarity,
+                             assistant.lexicon)
     answer = make_answer(asked, standalone, retrieved, verdict, {}, {})
     return score_question(question, resolved, retrieved.hits, answer, {})
 

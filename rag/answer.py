@@ -19,6 +19,7 @@ from typing import NamedTuple
 from ingest.index import load_index
 from ingest.searchable import SearchIndex
 from rag import prompt as prompts
+from rag.cite import Lexicon
 from rag.followup import clean_rewrite, needs_rewrite, substitute_followup
 from rag.generate import Generator, make_generator
 from rag.glossary import Translator
@@ -259,13 +260,13 @@ class Assistant:
             # once more with only the passages it pointed at.
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
-        verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.translator.translations, self.names_of)
+        verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.lexicon)
         if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
             # Nothing the reply said is in its passages, and nothing of it was shown: ask once
             # more, from the fast evidence, and check that reply the same way.
             helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
             attempts.append((yield from helper._generate(prompt, clock, similarity)))
-            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity, self.translator.translations, self.names_of)
+            verdict = verify(attempts[-1].text, prompt, helper.profile, similarity, self.lexicon)
         total = clock()
         timed = timings(retrieved, rewrite_s, total, attempts)
         yield make_answer(asked, standalone, retrieved, verdict, timed, self._model_info(), attempts)
@@ -324,8 +325,13 @@ class Assistant:
         s = self.settings
         attempt = generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                            temperature=s.temperature, clock=clock, lock=self._generate_lock)
-        check = sentence_check(prompt, self.profile, similarity, self.translator.translations, self.names_of)
+        check = sentence_check(prompt, self.profile, similarity, self.lexicon)
         return released(attempt, SentenceGate(check), clock)
+
+    @property
+    def lexicon(self) -> Lexicon:
+        """What the answer check asks of the index: words' translations and documents' names."""
+        return Lexicon(self.translator.translations, self.names_of)
 
     def fallback_prompt(self, asked: Asked, standalone: str, *, top_k: int | None = None,
                         passage_budget: int | None = None) -> tuple["Assistant", Prompt]:

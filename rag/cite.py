@@ -363,6 +363,18 @@ def _asked_terms(question: str) -> set[str]:
     return numbers | {w for w in words if not _is_asking(w)}
 
 
+@dataclass(frozen=True)
+class Lexicon:
+    """What the index knows about its words, for checking claims against passages:
+    ``translate`` gives a word's translations into the other language
+    (``rag.glossary.Translator.translations``), ``names_of`` maps a document id to the
+    names its text uses (:func:`rag.subjects.document_names`). Both come from the index,
+    once per assistant; a check that needs a missing one is skipped."""
+
+    translate: Callable[[str], Sequence[str]] | None = None
+    names_of: Mapping[str, Set[str]] | None = None
+
+
 def cite(
     answer: str,
     hits: Sequence[Hit],
@@ -373,17 +385,15 @@ def cite(
     headers: Sequence[str] = (),
     question: str = "",
     refusal: Callable[[str], bool] | None = None,
-    translate: Callable[[str], Sequence[str]] | None = None,
-    names_of: Mapping[str, Set[str]] | None = None,
+    lexicon: Lexicon = Lexicon(),
 ) -> CitedAnswer:
     """Validate and complete the citations of ``answer`` over passages ``hits`` ([1] = hits[0]).
 
     ``headers[i]``, where given, is what the model was told about passage i besides its
     text (title, authors) and counts as part of it. Words of ``question`` that a sentence
     repeats need no support (see :func:`support`). ``refusal`` recognises a sentence that
-    declines to answer (default :func:`is_refusal`): it needs no source. ``translate``
-    gives a word's translations into the other language (``rag.glossary.Translator``).
-    ``names_of`` maps a document id to the names its text uses (:func:`rag.subjects.names`).
+    declines to answer (default :func:`is_refusal`): it needs no source. ``lexicon``
+    gives words' translations and documents' names (see :class:`Lexicon`).
 
     Markers outside 1..len(hits) are removed. A sentence with no valid marker, or whose
     markers all point at passages that fail the check, gets the best-supporting passage
@@ -408,7 +418,7 @@ def cite(
       passage writes, however much else its passage backs (an English sentence with a
       number of its own on a Chinese passage excepted: the passage writes the name in
       Chinese);
-    - with a ``question`` that names something ("RAG", "GPT-3") and ``names_of``, a
+    - with a ``question`` that names something ("RAG", "GPT-3") and ``lexicon.names_of``, a
       sentence that names none of it is evidence only from a document that does: a verbatim
       sentence of the phrases paper answers no question on RAG;
     - with a ``question``, the sentence must be about it: the question shares a word or
@@ -418,8 +428,10 @@ def cite(
       supports nothing.
     """
     sources = [_source(hit, headers[i] if i < len(headers) else "") for i, hit in enumerate(hits)]
+    names_of = lexicon.names_of
     named = [names_of.get(hit.chunk.doc_id) for hit in hits] if names_of is not None else None
-    checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal, translate, named)
+    checker = _Checker(sources, question, similarity, min_support, min_similarity, refusal or is_refusal,
+                       lexicon.translate, named)
     ledger = _Ledger()
     out_sentences: list[str] = []
     # A reply cut off by the token limit can end inside a marker ("…参数[1"): it is no

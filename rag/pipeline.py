@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Generator as Gen, Mapping, Sequence, Set
+from collections.abc import Callable, Generator as Gen, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from ingest.embed import Embedder
 from rag import prompt as prompts
-from rag.cite import cite, parse_markers, strip_markers
+from rag.cite import Lexicon, cite, parse_markers, strip_markers
 from rag.echoes import drop_echoes
 from rag.gate import SentenceGate
 from rag.generate import Generator
@@ -248,17 +248,16 @@ class CachedSimilarity:
 
 
 def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float],
-           translate: Callable[[str], Sequence[str]] | None = None,
-           names_of: Mapping[str, Set[str]] | None = None) -> Verdict:
+           lexicon: Lexicon = Lexicon()) -> Verdict:
     """Check the reply against its passages: a refusal, an unsupported answer, or a cited
-    one (``translate``: a word's translations, for claims in the other language than
-    their passage; ``names_of``: the names each document uses; see :func:`rag.cite.cite`)."""
+    one (``lexicon``: words' translations, for claims in the other language than their
+    passage, and the names each document uses; see :func:`rag.cite.cite`)."""
     if profile.drop_echoes:
         texts = [p.hit.chunk.text for p in prompt.passages]
         reply = drop_echoes(reply, [prompt.messages[0]["content"]], [p.header for p in prompt.passages], texts)
     # The authors named in the headers the model read back its claims too.
     cited = cite(reply, prompt.hits, similarity=similarity, headers=[p.byline for p in prompt.passages],
-                 question=prompt.question, refusal=profile.is_refusal, translate=translate, names_of=names_of)
+                 question=prompt.question, refusal=profile.is_refusal, lexicon=lexicon)
     supported = any(c.supported for c in cited.citations)
     if not has_content(reply) or (profile.is_refusal(reply) and not supported):
         # A reply of bare markers ("[4]") says nothing; treat it as the model declining.
@@ -272,13 +271,12 @@ def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callab
 
 
 def sentence_check(prompt: Prompt, profile: ModelProfile, similarity: Callable[[str, str], float],
-                   translate: Callable[[str], Sequence[str]] | None = None,
-                   names_of: Mapping[str, Set[str]] | None = None) -> Callable[[str], str | None]:
+                   lexicon: Lexicon = Lexicon()) -> Callable[[str], str | None]:
     """The gate's check for one sentence of a reply: how the answer will show it, or None
     while it would not stand as an answer on its own (an echo, a refusal, unsupported)."""
 
     def check(sentence: str) -> str | None:
-        verdict = verify(sentence, prompt, profile, similarity, translate, names_of)
+        verdict = verify(sentence, prompt, profile, similarity, lexicon)
         return None if verdict.refused else verdict.text
 
     return check

@@ -3,7 +3,7 @@ import dataclasses
 from hypothesis import given, strategies as st
 
 from ingest.documents import Chunk
-from rag.cite import cite, is_refusal, key_terms, parse_markers, split_sentences, strip_markers, support
+from rag.cite import Lexicon, cite, is_refusal, key_terms, parse_markers, split_sentences, strip_markers, support
 from rag.echoes import drop_echoes
 from rag.types import Hit
 
@@ -444,7 +444,7 @@ def test_a_number_from_a_passage_in_the_other_language_is_carried_by_its_words_t
     question = "In what year were neural networks first proposed?"
 
     def said(sentence, translate=dictionary, passages=h):
-        return cite(sentence, passages, question=question, similarity=lambda a, b: 0.3, translate=translate)
+        return cite(sentence, passages, question=question, similarity=lambda a, b: 0.3, lexicon=Lexicon(translate=translate))
 
     assert said("In 1943, neural networks were first proposed [1].").citations[0].supported
     assert not said("In 1943, neural networks were first proposed [1].", translate=None).citations[0].supported
@@ -464,18 +464,18 @@ def test_a_sentence_naming_nothing_asked_needs_a_document_that_names_it():
     question = "Which paper first introduced retrieval-augmented generation (RAG)?"
     verbatim = "The techniques introduced in this paper can be used also for training the CBOW model [1]."
     passage = hits("The techniques introduced in this paper can be used also for training the CBOW model.")
-    unrelated = cite(verbatim, passage, question=question, names_of={"d0": {"cbow", "skipgram"}})
+    unrelated = cite(verbatim, passage, question=question, lexicon=Lexicon(names_of={"d0": {"cbow", "skipgram"}}))
     assert not unrelated.citations[0].supported and unrelated.unsupported
     assert cite(verbatim, passage, question=question).citations[0].supported  # without names_of, as before
-    named = cite(verbatim, passage, question=question, names_of={"d0": {"cbow", "rag"}})
+    named = cite(verbatim, passage, question=question, lexicon=Lexicon(names_of={"d0": {"cbow", "rag"}}))
     assert named.citations[0].supported
     # "We" in the InstructGPT paper: the document names InstructGPT elsewhere.
     hired = cite("The labelers came through Upwork or Scale AI [1].", hits("We hired labelers through Upwork and Scale AI."),
-                 question="Through which platforms were InstructGPT's labelers hired?", names_of={"d0": {"instructgpt"}})
+                 question="Through which platforms were InstructGPT's labelers hired?", lexicon=Lexicon(names_of={"d0": {"instructgpt"}}))
     assert hired.citations[0].supported and not hired.unsupported
     # A sentence that names what was asked is judged as before, whatever its document names.
     said = cite("RAG was introduced for training the CBOW model [1].", hits("RAG was introduced for training the CBOW model."),
-                question=question, names_of={"d0": {"cbow"}})
+                question=question, lexicon=Lexicon(names_of={"d0": {"cbow"}}))
     assert said.citations[0].supported
 
 
