@@ -146,6 +146,59 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None
     return low, high
 
 
+@dataclass(frozen=True)
+class PairedChange:
+    """One rate measured on the same questions in two runs, A and B.
+
+    ``only_b`` and ``only_a`` count the questions whose flag holds in that run alone;
+    ``delta`` is B's rate minus A's, with ``interval`` its 95% interval, and ``p`` the
+    exact two-sided sign test (McNemar's) on the questions that changed.
+    """
+
+    n: int
+    only_b: int
+    only_a: int
+    delta: float
+    interval: tuple[float, float]
+    p: float
+
+    @property
+    def real(self) -> bool:
+        """Whether the interval leaves out 0: a change, not chance."""
+        return self.interval[0] > 0 or self.interval[1] < 0
+
+
+def paired_change(flags_a: Sequence[bool], flags_b: Sequence[bool]) -> PairedChange | None:
+    """How a rate moved between two runs of the same questions (``flags_a[i]`` and
+    ``flags_b[i]`` are question i's); None when there are no questions.
+
+    Only the questions that changed carry information: given that m changed, the number
+    that changed B's way is binomial, so its exact (Clopper-Pearson) interval, scaled by
+    m / n, bounds the difference of the two rates. Two runs' own Wilson intervals overlap
+    long after a paired difference is clear, while a few questions changing either way is
+    chance. Of 116 questions, 9 right in B only and 1 in A only is +0.069 [+0.009,
+    +0.086], p 0.02, a change; 7 and 4 is +0.026 [-0.036, +0.074], p 0.55, chance.
+    """
+    if len(flags_a) != len(flags_b):
+        raise ValueError("paired_change needs one flag per question in each run")
+    n = len(flags_a)
+    if n == 0:
+        return None
+    only_b = sum(1 for a, b in zip(flags_a, flags_b) if b and not a)
+    only_a = sum(1 for a, b in zip(flags_a, flags_b) if a and not b)
+    changed = only_b + only_a
+    if changed == 0:
+        return PairedChange(n, 0, 0, 0.0, (0.0, 0.0), 1.0)
+    from scipy.stats import binomtest  # lazy: only comparisons need scipy
+
+    test = binomtest(only_b, changed)
+    low, high = test.proportion_ci(confidence_level=0.95, method="exact")
+    share = changed / n
+    return PairedChange(
+        n, only_b, only_a, (only_b - only_a) / n, (share * (2 * low - 1), share * (2 * high - 1)), float(test.pvalue)
+    )
+
+
 def _rate(totals: dict, key: str, flags: Sequence[bool]) -> None:
     """Store a rate and its Wilson interval (``<key>_ci``) from one flag per question."""
     totals[key] = _mean(flags)

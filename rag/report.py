@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.metrics import HIT_KS, QuestionResult, grouped, hit_at, is_right, reciprocal_rank, summarize
+from rag.metrics import HIT_KS, QuestionResult, grouped, hit_at, is_right, paired_change, reciprocal_rank, summarize
 from rag.types import RagError
 
 WORST_N = 10
@@ -291,9 +291,54 @@ def _delta(x: Any, y: Any) -> str:
     return ""
 
 
+# Rates compared question by question: (name, whether a question counts, its flag).
+_PAIRED = (
+    ("accuracy", "answerable", lambda r: bool(r.correct)),
+    ("false_refusal_rate", "answerable", lambda r: bool(r.refused)),
+    ("refusal_accuracy", "unanswerable", lambda r: bool(r.refused)),
+    ("answer_hit@5", "answerable", lambda r: hit_at(r.answer_rank, 5)),
+    ("hit@5", "answerable", lambda r: hit_at(r.doc_rank, 5)),
+)
+
+
+def _paired_section(a: Report, b: Report, both: list[tuple[QuestionResult, QuestionResult]]) -> list[str]:
+    """Each rate both runs measured, compared on the questions they share."""
+    groups = {
+        "answerable": [(x, y) for x, y in both if x.answerable and y.answerable and not (x.source_missing or y.source_missing)],
+        "unanswerable": [(x, y) for x, y in both if not x.answerable and not y.answerable],
+    }
+    rows = []
+    for name, group, flag in _PAIRED:
+        pairs = groups[group]
+        if a.totals.get(name) is None or b.totals.get(name) is None or not pairs:
+            continue
+        change = paired_change([flag(x) for x, _ in pairs], [flag(y) for _, y in pairs])
+        if not (change.only_a or change.only_b):
+            verdict = "no change"
+        else:
+            verdict = ("B higher" if change.delta > 0 else "B lower") if change.real else "inside the interval"
+        low, high = change.interval
+        rows.append((name, change.n, change.only_b, change.only_a, f"{change.delta:+.3f} [{low:+.2f}, {high:+.2f}]",
+                     f"{change.p:.2g}", verdict))
+    if not rows:
+        return []
+    return [
+        "## The same questions in A and B",
+        "",
+        "Each rate's flag (right, refused, found in the top 5) compared question by question: \"only B\" counts "
+        "the questions where it holds in B and not in A. The interval is the paired difference's (exact, on the "
+        "questions that changed); a difference inside it is chance.",
+        "",
+        *_table(("rate", "questions", "only B", "only A", "B − A [95%]", "sign test p", ""), rows),
+        "",
+    ]
+
+
 def compare(report_a_dir: Path | str, report_b_dir: Path | str) -> str:
-    """Totals of two reports side by side (with intervals and deltas), then the questions that
-    flipped in each direction with both answers side by side, then retrieval rank changes."""
+    """Totals of two reports side by side (with intervals and deltas), then each rate's paired
+    difference on the questions both runs share (a change, or inside its interval), then the
+    questions that flipped in each direction with both answers side by side, then retrieval
+    rank changes."""
     a, b = load_report(report_a_dir), load_report(report_b_dir)
     keys = [k for k in [*a.totals, *(k for k in b.totals if k not in a.totals)] if not k.endswith("_ci")]
     lines = [*_header(a, b), "", *_table(
@@ -302,6 +347,7 @@ def compare(report_a_dir: Path | str, report_b_dir: Path | str) -> str:
          for k in keys)), ""]
     rows_a, rows_b = {r.id: r for r in a.rows}, {r.id: r for r in b.rows}
     both = [(rows_a[q], rows_b[q]) for q in rows_a if q in rows_b]
+    lines += _paired_section(a, b, both)
     for title, flipped in FLIPS:
         lines += _flip_section(title, [(x, y) for x, y in both if flipped(x, y)])
     moved = [f"- {y.id} ({y.lang}, {y.kind}) {inert(y.question)}: {'; '.join(c)}"

@@ -25,6 +25,7 @@ from rag.metrics import (
     summarize,
     token_f1,
     tokens,
+    paired_change,
     wilson,
 )
 from rag.questionset import QuestionSetError, SourceResolver, load_questions, select_split, split_of
@@ -387,6 +388,30 @@ def test_compare_lists_changed_questions(tmp_path, question_file):
     assert "## Now answered (refused -> answered): 0" in text
     moved = text[text.index("## Retrieval changes: 1"):]
     assert "- q2 (en, fact) Who proposed the Transformer?: source rank 1 -> 2 (hit@1 yes -> no)" in moved
+    paired = section("The same questions in A and B")
+    # one question right in B only, none in A only: too few to tell from chance
+    assert "| accuracy | 3 | 1 | 0 | +0.333 [-0.32, +0.33] | 1 | inside the interval |" in paired
+    assert "| refusal_accuracy | 2 | 1 | 0 | +0.500 [-0.47, +0.50] | 1 | inside the interval |" in paired
+
+
+def test_paired_change_tells_a_change_from_chance():
+    def runs(only_b: int, only_a: int, neither: int) -> tuple[list[bool], list[bool]]:
+        return [False] * only_b + [True] * only_a + [False] * neither, [True] * only_b + [False] * only_a + [False] * neither
+
+    change = paired_change(*runs(9, 1, 106))
+    assert (change.n, change.only_b, change.only_a) == (116, 9, 1)
+    assert change.delta == pytest.approx(8 / 116)
+    assert change.interval == (pytest.approx(0.0095, abs=1e-4), pytest.approx(0.0858, abs=1e-4))
+    assert change.p == pytest.approx(22 / 1024) and change.real  # 2 * P(X >= 9), X ~ B(10, 1/2)
+    chance = paired_change(*runs(7, 4, 105))
+    assert chance.delta == pytest.approx(3 / 116) and chance.p == pytest.approx(1124 / 2048) and not chance.real
+    worse = paired_change(*runs(1, 12, 103))
+    assert worse.delta < 0 and worse.interval[1] < 0 and worse.real
+    same = paired_change([True, False], [True, False])
+    assert (same.delta, same.interval, same.p, same.real) == (0.0, (0.0, 0.0), 1.0, False)
+    assert paired_change([], []) is None
+    with pytest.raises(ValueError):
+        paired_change([True], [True, False])
 
 
 def test_wilson_interval_known_values():
