@@ -318,7 +318,7 @@ def _paired_section(a: Report, b: Report, both: list[tuple[QuestionResult, Quest
         else:
             verdict = ("B higher" if change.delta > 0 else "B lower") if change.real else "inside the interval"
         low, high = change.interval
-        rows.append((name, change.n, change.only_b, change.only_a, f"{change.delta:+.3f} [{low:+.2f}, {high:+.2f}]",
+        rows.append((name, change.n, change.only_b, change.only_a, f"{change.delta:+.3f} [{low:+.3f}, {high:+.3f}]",
                      f"{change.p:.2g}", verdict))
     if not rows:
         return []

@@ -390,8 +390,8 @@ def test_compare_lists_changed_questions(tmp_path, question_file):
     assert "- q2 (en, fact) Who proposed the Transformer?: source rank 1 -> 2 (hit@1 yes -> no)" in moved
     paired = section("The same questions in A and B")
     # one question right in B only, none in A only: too few to tell from chance
-    assert "| accuracy | 3 | 1 | 0 | +0.333 [-0.32, +0.33] | 1 | inside the interval |" in paired
-    assert "| refusal_accuracy | 2 | 1 | 0 | +0.500 [-0.47, +0.50] | 1 | inside the interval |" in paired
+    assert "| accuracy | 3 | 1 | 0 | +0.333 [-0.317, +0.333] | 1 | inside the interval |" in paired
+    assert "| refusal_accuracy | 2 | 1 | 0 | +0.500 [-0.475, +0.500] | 1 | inside the interval |" in paired
 
 
 def test_paired_change_tells_a_change_from_chance():
