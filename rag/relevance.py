@@ -19,9 +19,12 @@ from rag.names import title_forms, writes_title
 from rag.subjects import folded, names, names_any
 from rag.types import Hit
 
-# Names with a digit (GPT-4, T5, Llama 2, word2vec, GPT-3.5): when a question names one
-# that no retrieved passage mentions, the documents are about something else.
-VERSIONED_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z]*(?:[\-\s]?\d+(?:\.\d+)?[A-Za-z]*)(?![A-Za-z0-9])")
+# Names with a digit (GPT-4, T5, Llama 2, word2vec, GPT-3.5, and with hyphenated parts
+# DALL-E 3, Flan-T5): when a question names one that no retrieved passage mentions, the
+# documents are about something else.
+VERSIONED_NAME = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z]*(?:-[A-Za-z]+)*(?:[\-\s]?\d+(?:\.\d+)?[A-Za-z]*)(?![A-Za-z0-9])"
+)
 COMMON_CAPITALISED = frozenset(
     "who what when where which why how is are was were do does did can could should would will "
     "the a an in on of for and or please tell explain describe list give".split()

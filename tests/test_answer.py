@@ -70,6 +70,9 @@ def test_unknown_versioned_name_refuses():
     assert missing_names("LLaMA 3 用了多少 token?", ["Meta 发布了 Llama-3 8B"]) == []
     assert missing_names("GPT-3.5 是什么?", ["GPT-3.5-turbo 的接口"]) == []
     assert missing_names("GPT-3.5 是什么?", ["GPT-3 和 GPT-35"]) == ["GPT-3.5"]
+    # names whose letters are hyphenated, before the version
+    assert missing_names("DALL-E 3 是哪一年发布的?", ["DALL-E 2 于 2022 年发布"]) == ["DALL-E 3"]
+    assert missing_names("What did Flan-T5 add?", ["Flan-T5 [64] 2022 年 10 月 11 T5"]) == []
     assistant, gen = make(["GPT-5 于 2020 年发布[1]。"])
     answer, _ = run(assistant, "GPT-5 是哪一年发布的?")
     assert answer.refused and gen.calls == []
