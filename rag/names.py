@@ -9,7 +9,8 @@ a document when it uses a naming word ("article", "paper", "survey", 文章, 论
 《…》, a quoted title, an arXiv id) or writes a document's title whole ("Who wrote
 Attention Is All You Need?"), and shares with one document's names more than with
 any other: each shared word counts by how few documents use it, so "evolution tree"
-picks one article where "LLM" picks none.
+picks one article where "LLM" picks none. A question that says "article" (文章) names
+one of the articles when an article's name matches well enough.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _CUE = re.compile(
     re.IGNORECASE,
 )
 _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
+# "the background article", "那篇文章": the question names an article. Users also call an
+# article on a paper "the paper", so "paper" narrows nothing.
+_ARTICLE = re.compile(r"\b(?:articles?|posts?|blogs?|write-?up)\b|文章|一文", re.IGNORECASE)
 # A title written whole is a naming of its own, without "paper" or marks ("Which three
 # criteria does Attention Is All You Need use …?"), once it is this long (a Chinese
 # character counts half a word): "BERT" alone is a model, and "Large Language Models" a
@@ -89,6 +93,7 @@ class DocumentNames:
         abstract names what it presents (see :func:`self_names`)."""
         self.names: dict[str, set[str]] = {}
         self.lang: dict[str, str | None] = {}
+        self.kind: dict[str, str] = {}
         self.titles: set[str] = set()  # the documents' titles as a question may write them whole
         first_pages = first_pages or {}
         for doc_id, meta in documents.items():
@@ -101,6 +106,7 @@ class DocumentNames:
                 names.add(meta["arxiv_id"])
             self.names[doc_id] = names
             self.lang[doc_id] = meta.get("lang")
+            self.kind[doc_id] = meta.get("kind") or "article"
             self.titles.update(title_forms(meta.get("title") or ""))
         df: dict[str, int] = {}
         for names in self.names.values():
@@ -122,6 +128,12 @@ class DocumentNames:
         scores = {
             doc_id: sum(self.weight[w] for w in words & names) for doc_id, names in self.names.items()
         }
+        if _ARTICLE.search(question):
+            # "The resources article" ties the resources article with the word2vec paper
+            # on one word each; the question says which kind it means.
+            articles = {d: score for d, score in scores.items() if self.kind[d] == "article"}
+            if max(articles.values(), default=0.0) >= _MIN_SCORE:
+                scores = articles
         best = max(scores.values(), default=0.0)
         if best < _MIN_SCORE:
             return ()

@@ -61,6 +61,25 @@ def test_a_paper_is_named_by_what_its_abstract_calls_what_it_presents():
     assert DocumentNames(documents).named("According to the InstructGPT paper, how many labelers were hired?") == ()
 
 
+def test_a_question_that_says_article_names_an_article():
+    documents = {
+        **DOCUMENTS,
+        "llm-development-resources": {"title": "LLM 大语言模型发展及关键资源", "kind": "article", "lang": "zh"},
+        "arxiv-1301.3781": {"title": "Efficient Estimation of Word Representations in Vector Space",
+                            "arxiv_id": "1301.3781", "kind": "paper", "lang": "en"},
+    }
+    names = DocumentNames(documents)
+    # one word each ("resources", "word"): the tie went to the paper in the question's language
+    question = "The resources article says the word2vec papers are the origin of which learning approach?"
+    assert names.named(question) == ("llm-development-resources",)
+    # without "article" the tie goes to the paper in the question's language, as before
+    assert names.named(question.replace("resources article", "resources page")) == ("arxiv-1301.3781",)
+    # "paper" narrows nothing: readers call an article about a paper "the paper"
+    assert names.named("What does the evolution-tree paper say about Meta?") == ("llm-evolution-tree",)
+    # an article named by nothing but generic words leaves the papers in play
+    assert names.named("Which article explains Distributed Representations of Words and Phrases?") == ("arxiv-1310.4546",)
+
+
 def test_no_document_is_named_without_a_naming_word_or_by_generic_words():
     names = DocumentNames(DOCUMENTS)
     assert names.named("How are words and phrases represented?") == ()  # no "paper", "article", 《》
