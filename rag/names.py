@@ -32,7 +32,7 @@ _CUE = re.compile(
 _ARXIV_ID = re.compile(r"\b\d{4}\.\d{4,5}\b")
 # "the background article", "那篇文章": the question names an article. Users also call an
 # article on a paper "the paper", so "paper" narrows nothing.
-_ARTICLE = re.compile(r"\b(?:articles?|posts?|blogs?|write-?up)\b|文章|一文", re.IGNORECASE)
+_ARTICLE = re.compile(r"\b(?:articles?|blogs?|write-?up)\b|文章|一文", re.IGNORECASE)
 # A title written whole is a naming of its own, without "paper" or marks ("Which three
 # criteria does Attention Is All You Need use …?"), once it is this long (a Chinese
 # character counts half a word): "BERT" alone is a model, and "Large Language Models" a
