@@ -311,6 +311,11 @@ def score_question(
     return QuestionResult(**row)
 
 
+def is_scored(row: QuestionResult) -> bool:
+    """An answerable question whose sources are indexed: what retrieval and answer rates cover."""
+    return row.answerable and not row.source_missing
+
+
 def is_right(row: QuestionResult) -> bool:
     """An answerable question answered correctly, or an unanswerable one refused."""
     return bool(row.correct) if row.answerable else bool(row.refused)
@@ -324,7 +329,7 @@ def summarize(rows: Sequence[QuestionResult], *, depth: int | None = None) -> di
     None when k exceeds ``depth``, the most passages any question retrieved (default:
     computed from ``rows``; a breakdown passes the whole run's).
     """
-    scored = [r for r in rows if r.answerable and not r.source_missing]
+    scored = [r for r in rows if is_scored(r)]
     unanswerable = [r for r in rows if not r.answerable]
     full = any(r.refused is not None for r in rows)
     if depth is None:

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.metrics import HIT_KS, QuestionResult, grouped, hit_at, is_right, paired_change, reciprocal_rank, summarize
+from rag.metrics import (
+    HIT_KS, QuestionResult, grouped, hit_at, is_right, is_scored, paired_change, reciprocal_rank, summarize,
+)
 from rag.types import RagError
 
 WORST_N = 10
@@ -304,7 +306,7 @@ _PAIRED = (
 def _paired_section(a: Report, b: Report, both: list[tuple[QuestionResult, QuestionResult]]) -> list[str]:
     """Each rate both runs measured, compared on the questions they share."""
     groups = {
-        "answerable": [(x, y) for x, y in both if x.answerable and y.answerable and not (x.source_missing or y.source_missing)],
+        "answerable": [(x, y) for x, y in both if is_scored(x) and is_scored(y)],
         "unanswerable": [(x, y) for x, y in both if not x.answerable and not y.answerable],
     }
     rows = []
