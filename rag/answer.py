@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from ingest.index import load_index
 from ingest.searchable import SearchIndex
+from rag import models
 from rag import prompt as prompts
 from rag.cite import Lexicon
 from rag.followup import clean_rewrite, needs_rewrite, substitute_followup
@@ -47,7 +48,7 @@ from rag.pipeline import (
     verify,
 )
 from rag.gate import SentenceGate
-from rag.profiles import profile_for
+from rag.profiles import AUTO, profile_for
 from rag.relevance import judge_relevance, keyword_coverage, missing_names, versioned_names
 from rag.rerank import SentenceReranker
 from rag.retrieve import HybridRetriever, Retriever
@@ -149,8 +150,12 @@ class Assistant:
         return self._generator
 
     def load_model(self) -> None:
-        """Load the model now (the web page does this at start so the first answer is quick)."""
+        """Load the model now, and the model that answers again after an unsupported answer
+        when that is another (the web page does this at start so no answer waits for a load)."""
         self.generator.load()
+        helper = self.fallback_assistant()
+        if self.settings.fallback and helper is not self:
+            helper.load_model()
 
     def replaced(self, *, index: SearchIndex | None = None, llm: str | None = None) -> "Assistant":
         """This assistant with another index or another model; the unchanged part is shared, not reloaded."""
@@ -178,13 +183,15 @@ class Assistant:
     def fallback_assistant(self) -> "Assistant":
         """Who answers again after an unsupported answer: this assistant, or with
         ``fallback_llm`` naming another model, an assistant with that model (created on first
-        use and kept; it shares the index and the retriever)."""
+        use and kept; it shares the index and the retriever). "auto" names the packaged model
+        registered as ``llm``'s second (:func:`rag.models.second_model`), if any."""
         s = self.settings
-        if not s.fallback_llm or s.fallback_llm == s.llm:
+        name = models.second_model(s.llm) if s.fallback_llm == AUTO else s.fallback_llm
+        if not name or name == s.llm:
             return self
         with self._load_lock:
             if self._fallback is None:
-                other = s.replace(llm=s.fallback_llm, fast=False, fast_llm="", fallback=False)
+                other = s.replace(llm=name, fast=False, fast_llm="", fallback=False)
                 self._fallback = Assistant(self.index, other, generator=self._fallback_generator, retriever=self.retriever,
                                            translator=self.translator, names_of=self.names_of)
         return self._fallback

@@ -75,7 +75,7 @@ class Settings:
     # near-misses through; this bar refuses them (dev unanswerables refused 8/27, was 7).
     min_dense_with_keywords: float = 0.15
     # Generation.
-    # The 1.5B (the cpu-large extra) answers more right but waits 1.6 times as long for
+    # The 1.5B answers more right but waits 1.6 to 2.4 times as long for
     # the first word on 2 cores (docs/quality.md): the 0.5B stays the default, as shipped.
     # Its Q4_0 copy waits 0.72 times as long but answered 13 of 24 unanswerable test
     # questions it should have refused, against 7 (docs/quality.md).
@@ -99,11 +99,14 @@ class Settings:
     fast_evidence_chars: int = 400
     # When the answer check refuses an answer as unsupported (nothing it says is in its
     # passages) and nothing was shown yet, ask once more from the fast evidence, by
-    # fallback_llm ("": the llm itself). Dev, 116 answerable: +3 right, -0; 7 fewer false
-    # refusals; unanswerable refused the same; first shown p50 the same. Test, looked at
-    # once: +4 / -0, 2 more of 24 unanswerable answered, first shown p50 1.16x (docs/quality.md).
+    # fallback_llm ("": the llm itself; "auto": the packaged 1.5B after the packaged 0.5B,
+    # else the llm itself, see rag.models.second_model). Dev, 116 answerable: +3 right, -0;
+    # 7 fewer false refusals; unanswerable refused the same; first shown p50 the same. Test,
+    # looked at once: +4 / -0, 2 more of 24 unanswerable answered, first shown p50 1.16x.
+    # The 1.5B as the second model, dev 240 (stop 49): +6 / -0 more, unanswerable refused
+    # the same, the same first-token wait (docs/quality.md).
     fallback: bool = True
-    fallback_llm: str = ""
+    fallback_llm: str = "auto"
     max_new_tokens: int = 256
     temperature: float = 0.0
     max_question_chars: int = 500

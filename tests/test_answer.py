@@ -24,11 +24,11 @@ VOCAB = ["gpt-3", "gpt-2", "参数", "bert", "编码器", "google", "发布", "i
 
 def make(replies, fast_generator=None, fallback_generator=None, **settings):
     """An assistant on the fake index answering ``replies`` in turn; each passage focused
-    on its own best sentences (``evidence_chars=0``), with no fallback, unless a test says
-    otherwise."""
+    on its own best sentences (``evidence_chars=0``), with no fallback (and one asking the
+    same model again when switched on), unless a test says otherwise."""
     index = FakeIndex(TEXTS, VOCAB, titles=["GPT-3 文章", "GPT-2 文章", "BERT 文章", "Injected"])
     gen = ScriptedGenerator(replies)
-    settings = {"evidence_chars": 0, "fast_llm": "", "fallback": False, **settings}
+    settings = {"evidence_chars": 0, "fast_llm": "", "fallback": False, "fallback_llm": "", **settings}
     s = Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=3, candidates=4, **settings)
     return Assistant(index, s, generator=gen, fast_generator=fast_generator, fallback_generator=fallback_generator), gen
 
@@ -335,6 +335,31 @@ def test_fallback_llm_answers_again_with_its_own_model():
     helper = assistant.fallback_assistant()
     assert helper is assistant.fallback_assistant() and helper.settings.llm == "big.gguf" and not helper.settings.fallback
     assert helper.retriever is assistant.retriever and helper.names_of is assistant.names_of
+
+
+class _CountedLoads(ScriptedGenerator):
+    def __init__(self, replies):
+        super().__init__(replies)
+        self.loads = 0
+
+    def load(self):
+        self.loads += 1
+
+
+def test_auto_fallback_asks_the_packaged_1_5b_after_the_0_5b_and_loads_it_at_start():
+    first, second = _CountedLoads([]), _CountedLoads([])
+    index = FakeIndex(TEXTS, VOCAB)
+    auto = Settings(llm="qwen2.5-coder-0.5b", fallback_llm="auto", fallback=True)
+    assistant = Assistant(index, auto, generator=first, fallback_generator=second)
+    assert assistant.fallback_assistant().settings.llm == "qwen2.5-coder-1.5b"
+    assistant.load_model()
+    assert (first.loads, second.loads) == (1, 1)  # no answer waits for the second model to load
+    # Any other model asks itself again, and loads nothing more.
+    other = Assistant(index, auto.replace(llm="some-model.gguf"), generator=first, fallback_generator=second)
+    assert other.fallback_assistant() is other
+    off = Assistant(index, auto.replace(fallback=False), generator=first, fallback_generator=second)
+    off.load_model()
+    assert (first.loads, second.loads) == (2, 1)
 
 
 def test_fast_answers_read_less_evidence_picked_across_passages():

@@ -189,6 +189,17 @@ def test_default_model_parts_are_installed_and_add_up():
     assert parts[0].read_bytes()[:4] == models.GGUF_MAGIC
 
 
+def test_the_default_models_second_is_installed_with_it():
+    # fallback_llm = "auto" asks the 1.5B again after the default's unsupported answer: it
+    # must come with the project, not with an extra the user may not have installed.
+    second = models.get_model(models.second_model(models.DEFAULT_MODEL))
+    parts = models.locate_parts(second)
+    assert second.name == "qwen2.5-coder-1.5b" and len(parts) == 22
+    assert sum(p.stat().st_size for p in parts) == second.size
+    assert parts[0].read_bytes()[:4] == models.GGUF_MAGIC
+    assert models.second_model("qwen2.5-coder-1.5b") == "" and models.second_model("other.gguf") == ""
+
+
 @pytest.fixture
 def requant(fake, monkeypatch):
     """A re-quantised entry made from the fake model by a fake quantiser that records its calls."""

@@ -48,7 +48,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_answering(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llm", help="qwen2.5-coder-0.5b (default), qwen2.5-coder-0.5b-q4_0 (faster, refuses less), qwen2.5-coder-1.5b (the cpu-large extra), FILE.gguf, HF id or dir, or openai:URL#MODEL")
+    p.add_argument("--llm", help="qwen2.5-coder-0.5b (default), qwen2.5-coder-0.5b-q4_0 (faster, refuses less), qwen2.5-coder-1.5b (slower, more often right), FILE.gguf, HF id or dir, or openai:URL#MODEL")
     p.add_argument("--device", help="auto, cpu or cuda (transformers backend)")
     p.add_argument("--dtype", help="auto, bfloat16, float16 or float32 (transformers backend)")
     p.add_argument("--top-k", type=int, help="passages given to the model")
