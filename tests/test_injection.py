@@ -76,7 +76,9 @@ def attacks(tmp_path_factory) -> list[Attack]:
 def assistant_for(attack: Attack, replies: list[str]) -> tuple[Assistant, ScriptedGenerator]:
     index = FakeIndex([FACT, attack.text], ["gpt-3", "训练", "成本", "cost"], titles=["GPT-3 训练成本", attack.title])
     gen = ScriptedGenerator(replies)
-    settings = Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=2, candidates=2, focus_chars=0)
+    # The scripted model also answers the second try (fallback_llm ""): these tests are about
+    # the answer check, not about whether the packaged 1.5B resists the injection.
+    settings = Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=2, candidates=2, focus_chars=0, fallback_llm="")
     return Assistant(index, settings, generator=gen, retriever=ListRetriever(index)), gen
 
 
