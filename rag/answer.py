@@ -153,8 +153,7 @@ class Assistant:
         """Load the model now, and the model that answers again after an unsupported answer
         when that is another (the web page does this at start so no answer waits for a load)."""
         self.generator.load()
-        helper = self.fallback_assistant()
-        if self.settings.fallback and helper is not self:
+        if self.settings.fallback and (helper := self.fallback_assistant()) is not self:
             helper.load_model()
 
     def replaced(self, *, index: SearchIndex | None = None, llm: str | None = None) -> "Assistant":
