@@ -123,6 +123,7 @@ class Assistant:
         self._fast: Assistant | None = None
         self._fast_generator = fast_generator  # for fast_llm; made on first use when None
         self._fallback: Assistant | None = None
+        self._fallback_name: str | None = None  # fallback_llm resolved ("auto"), on first use
         self._fallback_generator = fallback_generator  # for fallback_llm; made on first use when None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
@@ -183,9 +184,11 @@ class Assistant:
         """Who answers again after an unsupported answer: this assistant, or with
         ``fallback_llm`` naming another model, an assistant with that model (created on first
         use and kept; it shares the index and the retriever). "auto" names the packaged model
-        registered as ``llm``'s second (:func:`rag.models.second_model`), if any."""
+        registered as ``llm``'s second (:func:`rag.models.second_model`) and installed, if any."""
         s = self.settings
-        name = models.second_model(s.llm) if s.fallback_llm == AUTO else s.fallback_llm
+        if self._fallback_name is None:
+            self._fallback_name = models.second_model(s.llm) if s.fallback_llm == AUTO else s.fallback_llm
+        name = self._fallback_name
         if not name or name == s.llm:
             return self
         with self._load_lock:

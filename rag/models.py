@@ -162,8 +162,16 @@ def cache_dir() -> Path:
 
 def second_model(llm: str) -> str:
     """The packaged model that answers again after ``llm``'s unsupported answer, or "" for
-    ``llm`` itself (every model but the packaged default)."""
-    return _SECOND.get(llm.strip(), "")
+    ``llm`` itself: every model but the packaged default, and the default too while its
+    second's packages are not installed (a warning then names the pip command)."""
+    name = _SECOND.get(llm.strip(), "")
+    if name:
+        try:
+            locate_parts(REGISTRY[name])
+        except ModelNotFound as exc:
+            log.warning("%s; until then %s answers again itself", exc, llm.strip())
+            return ""
+    return name
 
 
 def get_model(name: str) -> PackagedModel:

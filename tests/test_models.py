@@ -200,6 +200,16 @@ def test_the_default_models_second_is_installed_with_it():
     assert models.second_model("qwen2.5-coder-1.5b") == "" and models.second_model("other.gguf") == ""
 
 
+def test_without_the_seconds_packages_the_default_asks_itself_again_and_says_how_to_install(monkeypatch, caplog):
+    def missing(model):
+        raise models.ModelNotFound(f"model '{model.name}' is not installed; run: {model.pip_command()}")
+
+    monkeypatch.setattr(models, "locate_parts", missing)
+    with caplog.at_level("WARNING", logger="rag.models"):
+        assert models.second_model(models.DEFAULT_MODEL) == ""
+    assert "pip install" in caplog.text and "answers again itself" in caplog.text
+
+
 @pytest.fixture
 def requant(fake, monkeypatch):
     """A re-quantised entry made from the fake model by a fake quantiser that records its calls."""
