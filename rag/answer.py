@@ -157,6 +157,12 @@ class Assistant:
         if self.settings.fallback and (helper := self.fallback_assistant()) is not self:
             helper.load_model()
 
+    def model_specs(self) -> tuple[str, ...]:
+        """The models this assistant answers with: ``llm``, then the one that answers again
+        after an unsupported answer when that is another (what :meth:`load_model` loads)."""
+        helper = self.fallback_assistant() if self.settings.fallback else self
+        return (self.settings.llm,) if helper is self else (self.settings.llm, helper.settings.llm)
+
     def replaced(self, *, index: SearchIndex | None = None, llm: str | None = None) -> "Assistant":
         """This assistant with another index or another model; the unchanged part is shared, not reloaded."""
         settings = self.settings if llm is None else self.settings.replace(llm=llm)

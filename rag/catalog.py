@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import models
+from rag.profiles import AUTO
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ def newest_test_run(reports_dir: Path | str, spec: str, like: Mapping[str, objec
         if meta.get("mode") != "full" or meta.get("split") != "test" or model.get("llm") != spec:
             continue
         ran = meta.get("settings") or {}
-        if ran.get("fast") or _answered_otherwise(ran, like or {}):
+        if ran.get("fast") or _answered_otherwise(_resolved(ran, spec), _resolved(like or {}, spec)):
             continue
         found = Measured(
             first_token_s=totals.get("first_token_s_p50"),
@@ -118,6 +119,17 @@ def newest_test_run(reports_dir: Path | str, spec: str, like: Mapping[str, objec
         if best is None or found.timestamp > best.timestamp:
             best = found
     return best
+
+
+def _resolved(settings: Mapping[str, object], spec: str) -> Mapping[str, object]:
+    """``settings`` with ``fallback_llm`` naming the model that answers again for ``spec``
+    ("" for ``spec`` itself), so that "auto" and the model it stands for compare equal."""
+    if "fallback_llm" not in settings:
+        return settings
+    name = settings["fallback_llm"]
+    if name == AUTO:
+        name = models.second_model(spec)
+    return {**settings, "fallback_llm": "" if name == spec else name}
 
 
 def _answered_otherwise(ran: Mapping[str, object], like: Mapping[str, object]) -> bool:
@@ -162,29 +174,35 @@ def available_memory() -> int | None:
     return None
 
 
-def fits_beside(spec: str, *, available: int | None = None) -> bool:
-    """Whether ``spec`` can be loaded while the models in memory stay there.
+def fits_beside(specs: str | Iterable[str], *, available: int | None = None) -> bool:
+    """Whether the models ``specs`` not yet in memory can be loaded while the models in
+    memory stay there.
 
-    Unknown sizes or unknown free memory answer False: then only one model is kept.
+    Unknown sizes or unknown free memory answer False: then only the models asked for are kept.
     """
-    size = weights_size(spec)
-    free = available if available is not None else available_memory()
-    if size is None or free is None:
-        return False
-    return size * _MEMORY_FACTOR + _MEMORY_SPARE <= free
+    from rag.generate import loaded_models
 
+    wanted = [specs] if isinstance(specs, str) else list(specs)
+    sizes = [weights_size(spec) for spec in wanted if spec not in loaded_models()]
+    free = available if available is not None else available_memory()
+    if None in sizes or free is None:
+        return False
+    return sum(size * _MEMORY_FACTOR for size in sizes) + _MEMORY_SPARE <= free
 
 
 def assistant_with_model(assistant, spec: str):
     """``assistant`` answering with the model ``spec``; the index is shared, not reloaded.
 
-    Other models in memory are freed first unless ``spec`` fits beside them, so one
-    model is kept at a time unless memory allows more. The new model loads on the
-    assistant's ``load_model()``.
+    The new assistant's models are ``spec`` and, with the default's second try, the model
+    that answers again (:meth:`rag.answer.Assistant.model_specs`). Other models in memory
+    are freed first unless those fit beside them, so only the models in use are kept unless
+    memory allows more. They load on the assistant's ``load_model()``.
     """
     from rag.generate import release_generators
 
-    if not fits_beside(spec):
-        released = release_generators(keep=spec)
-        log.info("freed %s to make room for %s", ", ".join(released) or "nothing", spec)
-    return assistant.replaced(llm=spec)
+    switched = assistant.replaced(llm=spec)
+    needed = switched.model_specs()
+    if not fits_beside(needed):
+        released = release_generators(*needed)
+        log.info("freed %s to make room for %s", ", ".join(released) or "nothing", " and ".join(needed))
+    return switched

@@ -239,14 +239,15 @@ def loaded_models() -> list[str]:
         return [key[0] for key, gen in _CACHE.items() if gen.loaded]
 
 
-def release_generators(keep: str) -> list[str]:
-    """Forget every generator whose spec is not ``keep`` and free its model's memory.
+def release_generators(*keep: str) -> list[str]:
+    """Forget every generator whose spec is not one of ``keep`` and free its model's memory.
 
     Returns the specs released. A generator still held elsewhere keeps working: it loads
     its model again on its next ``stream``.
     """
+    kept = {spec.strip() for spec in keep}
     with _CACHE_LOCK:
-        keys = [key for key in _CACHE if key[0] != keep.strip()]
+        keys = [key for key in _CACHE if key[0] not in kept]
         released = [_CACHE.pop(key) for key in keys]
     for gen in released:
         unload = getattr(gen, "unload", None)

@@ -354,12 +354,13 @@ def test_auto_fallback_asks_the_packaged_1_5b_after_the_0_5b_and_loads_it_at_sta
     assert assistant.fallback_assistant().settings.llm == "qwen2.5-coder-1.5b"
     assistant.load_model()
     assert (first.loads, second.loads) == (1, 1)  # no answer waits for the second model to load
+    assert assistant.model_specs() == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
     # Any other model asks itself again, and loads nothing more.
     other = Assistant(index, auto.replace(llm="some-model.gguf"), generator=first, fallback_generator=second)
-    assert other.fallback_assistant() is other
+    assert other.fallback_assistant() is other and other.model_specs() == ("some-model.gguf",)
     off = Assistant(index, auto.replace(fallback=False), generator=first, fallback_generator=second)
     off.load_model()
-    assert (first.loads, second.loads) == (2, 1)
+    assert (first.loads, second.loads) == (2, 1) and off.model_specs() == ("qwen2.5-coder-0.5b",)
 
 
 def test_fast_answers_read_less_evidence_picked_across_passages():

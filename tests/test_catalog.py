@@ -63,6 +63,20 @@ def test_a_run_with_other_answering_settings_does_not_stand_for_the_model(tmp_pa
     assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b").first_token_s == 2.5
 
 
+def test_a_run_naming_the_second_model_stands_for_auto_and_a_run_without_it_does_not(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalog.models, "second_model", lambda llm: {"qwen2.5-coder-0.5b": "qwen2.5-coder-1.5b"}.get(llm, ""))
+    _report(tmp_path, "old/0.5b-alone", llm="qwen2.5-coder-0.5b", timestamp="2026-06-01T00:00:01+00:00",
+            first_token=3.3, fallback_llm="")
+    _report(tmp_path, "old/fb15", llm="qwen2.5-coder-0.5b", timestamp="2026-06-01T00:00:00+00:00",
+            first_token=3.2, fallback_llm="qwen2.5-coder-1.5b")
+    _report(tmp_path, "old/1.5b", llm="qwen2.5-coder-1.5b", first_token=8.0, fallback_llm="")
+    like = {"llm": "qwen2.5-coder-0.5b", "fallback_llm": "auto"}
+    assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-0.5b", like).report.endswith("fb15")
+    # "auto" gives the 1.5B no second model: a run where it asked itself again is its own
+    assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-1.5b", like).first_token_s == 8.0
+    assert catalog.newest_test_run(tmp_path, "qwen2.5-coder-0.5b", {**like, "fallback_llm": ""}).first_token_s == 3.3
+
+
 def test_an_unmeasured_model_says_so_instead_of_a_number(tmp_path):
     assert catalog.newest_test_run(tmp_path / "no-reports", "x.gguf") is None
     label = catalog.ModelChoice("x.gguf", "named by --llm").label()
@@ -84,24 +98,51 @@ def test_the_menu_has_the_installed_packaged_models_and_the_llm_flag(monkeypatch
     assert specs == ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]
 
 
-def test_a_second_model_is_kept_only_when_memory_allows():
+def test_a_second_model_is_kept_only_when_memory_allows(monkeypatch):
+    monkeypatch.setattr("rag.generate.loaded_models", lambda: [])
     size = catalog.models.REGISTRY["qwen2.5-coder-1.5b"].size
     assert catalog.fits_beside("qwen2.5-coder-1.5b", available=16 * 1024**3)
     assert not catalog.fits_beside("qwen2.5-coder-1.5b", available=size)
     assert not catalog.fits_beside("openai:http://x#m", available=64 * 1024**3)  # size unknown
 
 
-def test_switching_frees_the_other_models_when_both_do_not_fit(monkeypatch):
+def test_the_models_asked_for_are_weighed_together_except_those_already_in_memory(monkeypatch):
+    small, large = (catalog.models.REGISTRY[name].size for name in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"))
+    both = ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
+    room = int(large * 1.3) + 1024**3 + 1  # the 1.5B alone fits, both do not
+    monkeypatch.setattr("rag.generate.loaded_models", lambda: [])
+    assert catalog.fits_beside("qwen2.5-coder-1.5b", available=room)
+    assert not catalog.fits_beside(both, available=room)
+    monkeypatch.setattr("rag.generate.loaded_models", lambda: ["qwen2.5-coder-0.5b"])
+    assert catalog.fits_beside(both, available=room)  # the 0.5B's memory is already taken
+    assert small < large
+
+
+class _Current:
+    """An assistant whose switched copy answers with ``llm`` and, for the 0.5B, asks the 1.5B again."""
+
+    def replaced(self, *, llm):
+        return _Switched(llm)
+
+
+class _Switched:
+    def __init__(self, llm):
+        self.llm = llm
+
+    def model_specs(self):
+        return (self.llm, "qwen2.5-coder-1.5b") if self.llm == "qwen2.5-coder-0.5b" else (self.llm,)
+
+
+def test_switching_frees_the_other_models_when_those_asked_for_do_not_fit(monkeypatch):
     released = []
+    monkeypatch.setattr("rag.generate.loaded_models", lambda: [])
     monkeypatch.setattr(catalog, "available_memory", lambda: 1024)
-    monkeypatch.setattr("rag.generate.release_generators", lambda keep: released.append(keep) or ["old"])
-
-    class Current:
-        def replaced(self, *, llm):
-            return ("assistant with", llm)
-
-    assert catalog.assistant_with_model(Current(), "qwen2.5-coder-1.5b") == ("assistant with", "qwen2.5-coder-1.5b")
-    assert released == ["qwen2.5-coder-1.5b"]
+    monkeypatch.setattr("rag.generate.release_generators", lambda *keep: released.append(keep) or ["old"])
+    assert catalog.assistant_with_model(_Current(), "qwen2.5-coder-1.5b").llm == "qwen2.5-coder-1.5b"
+    assert released == [("qwen2.5-coder-1.5b",)]
+    # back to the default: its second model is kept, not freed and loaded again
+    catalog.assistant_with_model(_Current(), "qwen2.5-coder-0.5b")
+    assert released[-1] == ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
     monkeypatch.setattr(catalog, "available_memory", lambda: 64 * 1024**3)
-    catalog.assistant_with_model(Current(), "qwen2.5-coder-1.5b")
-    assert released == ["qwen2.5-coder-1.5b"]  # it fits: nothing freed
+    catalog.assistant_with_model(_Current(), "qwen2.5-coder-0.5b")
+    assert len(released) == 2  # they fit: nothing freed

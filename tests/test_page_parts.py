@@ -137,12 +137,13 @@ class Unloadable:
         self.unloaded = True
 
 
-def test_releasing_generators_frees_all_but_the_one_kept(monkeypatch):
-    small, large = Unloadable("small"), Unloadable("large")
-    monkeypatch.setattr(generate, "_CACHE", {("small", None): small, ("large", None): large})
-    assert generate.loaded_models() == ["small", "large"]
-    assert generate.release_generators(keep="large") == ["small"]
-    assert small.unloaded and not large.unloaded and generate.loaded_models() == ["large"]
+def test_releasing_generators_frees_all_but_those_kept(monkeypatch):
+    small, large, other = Unloadable("small"), Unloadable("large"), Unloadable("other")
+    monkeypatch.setattr(generate, "_CACHE", {("small", None): small, ("large", None): large, ("other", None): other})
+    assert generate.loaded_models() == ["small", "large", "other"]
+    assert generate.release_generators("large", "other") == ["small"]
+    assert small.unloaded and not large.unloaded and generate.loaded_models() == ["large", "other"]
+    assert generate.release_generators("large") == ["other"] and generate.loaded_models() == ["large"]
 
 
 def test_the_fast_switch_reaches_the_assistant_with_each_question():
