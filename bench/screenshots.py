@@ -61,7 +61,8 @@ def _shoot(driver, path: Path, element_id: str | None = None) -> None:
     if element_id:
         driver.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'center'})", element_id)
     time.sleep(0.5)  # let the last update paint; the shot's content was waited for already
-    driver.save_screenshot(str(path))
+    if not driver.save_screenshot(str(path)):  # Selenium answers False instead of raising
+        raise SystemExit(f"could not write {path}: check that its folder is writable")
     print("wrote", path)
 
 
@@ -73,6 +74,7 @@ def main() -> None:
                         help="the question of the answer screenshot (the script waits until it is answered)")
     args = parser.parse_args()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     settings, _ = load_settings({})
     if args.papers_dir:
         settings = settings.replace(papers_dirs=tuple(args.papers_dir))
