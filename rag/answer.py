@@ -243,7 +243,8 @@ class Assistant:
         fast: bool | None = None,
     ) -> Iterator[Reading | str | Answer]:
         """Yield the passages given to the model (``Reading``, unless retrieval found
-        nothing usable), the answer text as it is generated, then the final ``Answer``.
+        nothing usable; a second one when an unsupported reply is asked again), the answer
+        text as it is generated, then the final ``Answer``.
         ``fast`` (default: the ``fast`` setting) answers from ``fast_evidence_chars`` of
         evidence picked across passages, for a shorter wait; with ``fast_llm`` set, by that
         model (see :meth:`fast_assistant`)."""
@@ -280,6 +281,7 @@ class Assistant:
             # Nothing the reply said is in its passages, and nothing of it was shown: ask once
             # more, from the fast evidence, and check that reply the same way.
             helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
+            yield Reading(prompt.hits, again=True)
             attempts.append((yield from helper._generate(prompt, clock, similarity)))
             verdict = verify(attempts[-1].text, prompt, helper.profile, similarity, self.lexicon)
         total = clock()

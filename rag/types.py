@@ -48,9 +48,12 @@ class Hit:
 @dataclass(frozen=True)
 class Reading:
     """The passages the model was just given, yielded before its first word: on a CPU,
-    reading them takes seconds, and a user can look at them meanwhile."""
+    reading them takes seconds, and a user can look at them meanwhile. ``again`` marks the
+    passages of the second try after an unsupported reply (setting ``fallback``), so the
+    wait it adds is explained."""
 
     hits: tuple[Hit, ...]
+    again: bool = False
 
 
 @dataclass(frozen=True)

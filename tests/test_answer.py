@@ -36,9 +36,10 @@ def make(replies, fast_generator=None, fallback_generator=None, **settings):
 def run(assistant, question, history=()):
     items = list(assistant.stream(question, history))
     reading = [i for i in items if isinstance(i, Reading)]
-    if reading:  # given the passages before the first word, once
-        assert len(reading) == 1 and items[0] is reading[0] and reading[0].hits
-        items = items[1:]
+    if reading:  # given the passages before the first word, and again before a second try
+        assert items[0] is reading[0] and reading[0].hits and not reading[0].again
+        assert len(reading) <= 2 and all(r.again and r.hits for r in reading[1:])
+        items = [i for i in items if not isinstance(i, Reading)]
     assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1])
     return items[-1], "".join(items[:-1])
 
@@ -308,6 +309,13 @@ def test_an_unsupported_answer_is_asked_again_from_the_fast_evidence_and_only_th
     assert answer.timings["first_shown_s"] > answer.timings["first_token_s"]  # the wait includes the first attempt
     once, _ = make(["GPT-3 有 1750 亿个参数[1]。"])
     assert answer.timings["prompt_tokens"] > once.ask("GPT-3 有多少参数?").timings["prompt_tokens"]  # both prompts count
+    # The page says why the wait goes on: the second try's passages come as a Reading marked again.
+    again, _ = make(["GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。"], fallback=True, fast_evidence_chars=20)
+    items = list(again.stream("GPT-3 有多少参数?"))
+    readings = [(n, i) for n, i in enumerate(items) if isinstance(i, Reading)]
+    assert [r.again for _, r in readings] == [False, True]
+    assert all(isinstance(i, str) for i in items[readings[1][0] + 1:-1])  # only the second reply follows it
+    assert items[-1].citations[0].hit.chunk in {hit.chunk for hit in readings[1][1].hits}
 
 
 def test_no_fallback_for_fast_answers_refusals_or_answers_already_shown():

@@ -105,6 +105,15 @@ def test_passages_being_read_show_before_the_first_word_and_stay_until_the_end()
     assert updates[-1].final and "正在阅读" not in updates[-1].sources_html
 
 
+def test_a_second_try_shows_its_passages_and_says_why_the_wait_goes_on():
+    answer = cited_answer()
+    updates = run(FakeAssistant([Reading((GPT3, HISTORY)), Reading((HISTORY,), again=True), "GPT-3 有 ", answer]))
+    first, second = updates[1], updates[2]
+    assert "reading 2 passages" in first.status and "reading them again" in second.status and not second.final
+    assert GPT3.chunk.title in first.sources_html and GPT3.chunk.title not in second.sources_html
+    assert updates[3].sources_html == second.sources_html and updates[-1].final
+
+
 def test_markers_link_to_source_anchors_with_titles_pages_and_arxiv():
     final = run(FakeAssistant([cited_answer()]))[-1]
     # The brackets are character references: shown as [1], never Markdown link syntax.
