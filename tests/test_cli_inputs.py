@@ -276,3 +276,20 @@ def test_a_cited_table_prints_its_caption_before_its_rows(capsys):
     print_sources(Answer(question="q", text="45.6% [1].", refused=False, citations=(Citation(n=1, hit=hit),),
                          retrieved=(hit,)))
     assert "[1] InstructGPT — page 6 — Table 1: Use case categories. | Use-case (%) Generation 45.6%" in capsys.readouterr().out
+
+
+def test_ask_says_on_stderr_why_the_wait_goes_on_when_a_reply_is_asked_again(capsys):
+    from rag.types import Answer, Reading
+    from ui.cli_text import stream_answer
+
+    class Asked:
+        def stream(self, question, history):
+            yield Reading(())
+            yield Reading((), again=True)
+            yield "GPT-3 有 1750 亿个参数。"
+            yield Answer(question=question, text="GPT-3 有 1750 亿个参数。", refused=False)
+
+    stream_answer(Asked(), "GPT-3 有多少参数?", [])
+    out, err = capsys.readouterr()
+    assert "reading them again" in err and "reading them again" not in out and "1750" in out
+    assert err.count("\n") == 1  # the first reading says nothing: only the second try's wait is explained

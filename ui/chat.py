@@ -120,7 +120,7 @@ def _answer_states(
     for item in assistant.stream(question, history, **options):
         if isinstance(item, Reading):
             reading = render_reading(item.hits)
-            yield ChatUpdate(_READING, reading, _AGAIN if item.again else
+            yield ChatUpdate(_READING, reading, READING_AGAIN if item.again else
                              f"reading {len(item.hits)} passages… (on a CPU the first words can take a while)")
         elif isinstance(item, Answer):
             elapsed = time.perf_counter() - started
@@ -147,10 +147,10 @@ def one_line(text: str) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
+# After a reply the passages did not back (held back, never shown): the second try's wait.
+READING_AGAIN = "the first reply was not backed by the passages; reading them again… / 初次回答缺乏依据，正在重新阅读资料…"
 # Until the first word the model is reading the passages too, which is most of the wait
 # on a CPU; the text says so, so a long pause does not look like a hang.
-# After a reply the passages did not back (held back, never shown): the second try's wait.
-_AGAIN = "the first reply was not backed by the passages; reading them again… / 初次回答缺乏依据，正在重新阅读资料…"
 _READING = '<span class="rag-notice rag-pending">reading the passages… / 正在阅读资料…</span>'
 _SEARCHING = '<span class="rag-notice rag-pending">searching the documents and reading the passages… / 正在检索并阅读文档…</span>'
 _TYPING = ' <span class="rag-notice rag-typing">▌</span>'

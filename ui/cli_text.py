@@ -12,7 +12,8 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 
-from rag.types import Answer
+from rag.types import Answer, Reading
+from ui.chat import READING_AGAIN
 
 # Control characters other than tab and newline: a NUL or an escape sequence in a
 # question only garbles the prompt and the terminal the answer is printed to.
@@ -99,6 +100,8 @@ def stream_answer(assistant, question: str, history: Sequence[tuple[str, str]]) 
     for item in assistant.stream(question, history):
         if isinstance(item, Answer):
             answer = item
+        elif isinstance(item, Reading) and item.again:  # nothing was shown: say why the wait goes on
+            print(READING_AGAIN, file=sys.stderr, flush=True)
         elif isinstance(item, str):
             streamed.append(item)
             print(item, end="", flush=True)
