@@ -149,6 +149,7 @@ DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 # asking itself again, the 1.5B turned 6 answers right and none wrong, at the same
 # first-token wait (docs/quality.md).
 _SECOND = {DEFAULT_MODEL: "qwen2.5-coder-1.5b"}
+_WARNED: set[str] = set()  # second models found missing, warned about once per process
 
 
 def cache_dir() -> Path:
@@ -169,7 +170,9 @@ def second_model(llm: str) -> str:
         try:
             locate_parts(REGISTRY[name])
         except ModelNotFound as exc:
-            log.warning("%s; until then %s answers again itself", exc, llm.strip())
+            if name not in _WARNED:
+                _WARNED.add(name)
+                log.warning("%s; until then %s answers again itself", exc, llm.strip())
             return ""
     return name
 
