@@ -48,7 +48,7 @@ from rag.pipeline import (
     verify,
 )
 from rag.gate import SentenceGate
-from rag.profiles import AUTO, profile_for
+from rag.profiles import profile_for
 from rag.relevance import judge_relevance, keyword_coverage, missing_names, versioned_names
 from rag.rerank import SentenceReranker
 from rag.retrieve import HybridRetriever, Retriever
@@ -154,14 +154,19 @@ class Assistant:
         """Load the model now, and the model that answers again after an unsupported answer
         when that is another (the web page does this at start so no answer waits for a load)."""
         self.generator.load()
-        if self.settings.fallback and (helper := self.fallback_assistant()) is not self:
+        if (helper := self._second_model()) is not None:
             helper.load_model()
 
     def model_specs(self) -> tuple[str, ...]:
         """The models this assistant answers with: ``llm``, then the one that answers again
         after an unsupported answer when that is another (what :meth:`load_model` loads)."""
+        helper = self._second_model()
+        return (self.settings.llm,) if helper is None else (self.settings.llm, helper.settings.llm)
+
+    def _second_model(self) -> "Assistant | None":
+        """The assistant with another model that answers again (setting ``fallback``), or None."""
         helper = self.fallback_assistant() if self.settings.fallback else self
-        return (self.settings.llm,) if helper is self else (self.settings.llm, helper.settings.llm)
+        return None if helper is self else helper
 
     def replaced(self, *, index: SearchIndex | None = None, llm: str | None = None) -> "Assistant":
         """This assistant with another index or another model; the unchanged part is shared, not reloaded."""
@@ -192,10 +197,10 @@ class Assistant:
         use and kept; it shares the index and the retriever). "auto" names the packaged model
         registered as ``llm``'s second (:func:`rag.models.second_model`) and installed, if any."""
         s = self.settings
-        if self._fallback_name is None:
-            self._fallback_name = models.second_model(s.llm) if s.fallback_llm == AUTO else s.fallback_llm
+        if self._fallback_name is None:  # resolved once: "auto" looks for installed packages
+            self._fallback_name = models.answers_again(s.llm, s.fallback_llm)
         name = self._fallback_name
-        if not name or name == s.llm:
+        if not name:
             return self
         with self._load_lock:
             if self._fallback is None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import models
-from rag.profiles import AUTO
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +123,9 @@ def newest_test_run(reports_dir: Path | str, spec: str, like: Mapping[str, objec
 def _resolved(settings: Mapping[str, object], spec: str) -> Mapping[str, object]:
     """``settings`` with ``fallback_llm`` naming the model that answers again for ``spec``
     ("" for ``spec`` itself), so that "auto" and the model it stands for compare equal."""
-    if "fallback_llm" not in settings:
+    if not isinstance(settings.get("fallback_llm"), str):
         return settings
-    name = settings["fallback_llm"]
-    if name == AUTO:
-        name = models.second_model(spec)
-    return {**settings, "fallback_llm": "" if name == spec else name}
+    return {**settings, "fallback_llm": models.answers_again(spec, settings["fallback_llm"])}
 
 
 def _answered_otherwise(ran: Mapping[str, object], like: Mapping[str, object]) -> bool:
@@ -183,7 +179,8 @@ def fits_beside(specs: str | Iterable[str], *, available: int | None = None) -> 
     from rag.generate import loaded_models
 
     wanted = [specs] if isinstance(specs, str) else list(specs)
-    sizes = [weights_size(spec) for spec in wanted if spec not in loaded_models()]
+    loaded = set(loaded_models())
+    sizes = [weights_size(spec) for spec in wanted if spec not in loaded]
     free = available if available is not None else available_memory()
     if None in sizes or free is None:
         return False

@@ -177,6 +177,14 @@ def second_model(llm: str) -> str:
     return name
 
 
+def answers_again(llm: str, fallback_llm: str) -> str:
+    """The model that answers again after ``llm``'s unsupported answer under the setting
+    ``fallback_llm`` ("auto": :func:`second_model`; "": ``llm``; or a model name), or ""
+    when that is ``llm`` itself."""
+    name = second_model(llm) if fallback_llm == "auto" else fallback_llm.strip()
+    return "" if name == llm.strip() else name
+
+
 def get_model(name: str) -> PackagedModel:
     """The registry entry called ``name``; raises ModelNotFound listing the known names."""
     try:
