@@ -367,12 +367,14 @@ class Assistant:
         return helper, helper._prompt(asked, wider, top_k, passage_budget or s.passage_budget, s.fast_evidence_chars)
 
     def _falls_back(self, fast: bool, attempt: Generation) -> bool:
-        """Whether an unsupported answer is asked again (setting ``fallback``): not with
-        ``--fast`` (its evidence is the fallback's, so the same model would say the same),
-        and not once a sentence of it was shown (what streams is what stays)."""
+        """Whether an unsupported answer is asked again (setting ``fallback``): not when the
+        second try would be the first again, the same model on the same evidence (``--fast``
+        reads the fallback's evidence), and not once a sentence of it was shown (what
+        streams is what stays)."""
         s = self.settings
-        same = s.evidence_chars == s.fast_evidence_chars and self.fallback_assistant() is self
-        return bool(s.fallback) and not fast and not same and attempt.first_shown_at is None
+        same_evidence = fast or s.evidence_chars == s.fast_evidence_chars
+        same = same_evidence and self.fallback_assistant() is self
+        return bool(s.fallback) and not same and attempt.first_shown_at is None
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""

@@ -345,6 +345,19 @@ def test_fallback_llm_answers_again_with_its_own_model():
     assert helper.retriever is assistant.retriever and helper.names_of is assistant.names_of
 
 
+def test_fast_answers_are_asked_again_only_by_another_model():
+    # --fast reads the fallback's evidence: the same model would say the same, another may not.
+    other = ScriptedGenerator(["GPT-3 有 1750 亿个参数[1]。"])
+    assistant, gen = make(["GPT-3 有 7 亿个参数[1]。"], fallback_generator=other, fallback=True,
+                          llm="small.gguf", fallback_llm="big.gguf", fast_evidence_chars=20)
+    answer = assistant.ask("GPT-3 有多少参数?", fast=True)
+    assert not answer.refused and "1750" in answer.text
+    assert len(gen.calls) == 1 and len(other.calls) == 1
+    assert gen.calls[0] == other.calls[0]  # the same prompt, read by the other model
+    alone, gen = make(["GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。"], fallback=True, fast_evidence_chars=20)
+    assert alone.ask("GPT-3 有多少参数?", fast=True).refused and len(gen.calls) == 1
+
+
 class _CountedLoads(ScriptedGenerator):
     def __init__(self, replies):
         super().__init__(replies)
