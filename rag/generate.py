@@ -62,6 +62,9 @@ class Generator(ABC):
     #: were not read again because the backend still held them from the call before (a
     #: prefix cache; 0 where the backend has none or does not say).
     last_prompt: tuple[int, int] = (0, 0)
+    #: The probability the model gave each token of its last reply, in order, as it wrote
+    #: it (with greedy decoding, how sure it was of each); () where the backend does not say.
+    last_token_probs: tuple[float, ...] = ()
 
     @abstractmethod
     def stream(

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from rag import models
 from rag.generate import (
     LLM_SETTING,
@@ -238,6 +240,8 @@ class LlamaCppGenerator(Generator):
         prompt, fixed = self._prompt(messages)
         with self._run_lock:
             self.last_prompt = (len(prompt), self._start_from(prompt[:fixed]))
+            probs: list[float] = []
+            self.last_token_probs = probs  # filled as the reply is written
             try:
                 chunks = self._llm.create_completion(
                     prompt=prompt,
@@ -246,6 +250,7 @@ class LlamaCppGenerator(Generator):
                     stop=[*stop, self._eos_text] if self._eos_text else list(stop) or None,
                     seed=self.seed,
                     stream=True,
+                    logits_processor=[_Recorder(probs)],
                 )
                 for chunk in chunks:
                     delta = chunk["choices"][0]["text"]
@@ -253,6 +258,8 @@ class LlamaCppGenerator(Generator):
                         yield delta
             except ValueError as exc:  # e.g. "Requested tokens (5000) exceed context window of 4096"
                 raise GeneratorError(f"llama.cpp: {exc} (raise n_ctx or shorten the prompt)") from exc
+            finally:
+                self.last_token_probs = tuple(probs)
 
     def _start_from(self, fixed: list[int]) -> int:
         """Leave llama.cpp holding ``fixed`` alone, computed on its own; return how many of
@@ -275,3 +282,18 @@ class LlamaCppGenerator(Generator):
     def count_tokens(self, text: str) -> int:
         self.load()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+class _Recorder:
+    """A llama.cpp logits processor that leaves the logits as they are and appends to
+    ``probs`` the probability of the most likely next token: with greedy decoding, the
+    token the model writes. (llama.cpp keeps no logits for a reply's tokens unless every
+    prompt token's are kept too, which would double the cost of reading a prompt.)"""
+
+    def __init__(self, probs: list[float]):
+        self.probs = probs
+
+    def __call__(self, input_ids, logits):
+        top = float(logits.max())
+        self.probs.append(1.0 / float(np.exp(logits - top, dtype=np.float64).sum()))
+        return logits

@@ -249,6 +249,7 @@ class QuestionResult:
     tokens_per_s: float | None = None
     standalone: str | None = None  # the follow-up as rewritten for retrieval and the prompt
     replies: tuple[str, ...] = ()  # the model's raw replies, attempt by attempt (see bench/quirks.py)
+    reply_probs: tuple[tuple[float, ...], ...] = ()  # each reply's token probabilities, where known
 
 
 def _read_tokens(timings: Mapping[str, Any]) -> int | None:
@@ -307,6 +308,7 @@ def score_question(
             n_valid_citations=valid,
             standalone=answer.standalone_question,
             replies=tuple(answer.replies),
+            reply_probs=tuple(tuple(round(p, 4) for p in probs) for probs in answer.reply_probs),
         )
     return QuestionResult(**row)
 

@@ -158,6 +158,7 @@ class Generation:
     first_shown_at: float | None = None  # when the reader saw its first checked sentence
     prompt_tokens: int = 0
     reused_tokens: int = 0  # of the prompt's, held by the backend from the call before (not read again)
+    token_probs: tuple[float, ...] = ()  # how sure the model was of each token it wrote (() unknown)
 
     @property
     def tokens_per_s(self) -> float:
@@ -189,7 +190,7 @@ def generate(
     if not prompt_tokens:  # a backend that does not say: the messages' own tokens
         prompt_tokens = sum(gen.count_tokens(m["content"]) for m in prompt.messages)
     return Generation(text, gen.count_tokens(text) if text else 0, first, end - first if first is not None else 0.0,
-                      prompt_tokens=prompt_tokens, reused_tokens=reused)
+                      prompt_tokens=prompt_tokens, reused_tokens=reused, token_probs=tuple(gen.last_token_probs))
 
 
 def bare_markers(text: str, passages: int) -> list[int]:
@@ -325,4 +326,5 @@ def make_answer(
         timings=timed,
         model=model,
         replies=tuple(g.text for g in attempts),
+        reply_probs=tuple(g.token_probs for g in attempts),
     )

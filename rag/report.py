@@ -226,10 +226,13 @@ def load_report(directory: Path | str) -> Report:
         raise ReportError(f"can't read {path}: {exc}") from exc
     names = {f.name for f in dataclasses.fields(QuestionResult)}
     tuples = {"answers", "sources", "resolved", "passages", "unsupported", "replies"}
-    rows = [
-        QuestionResult(**{k: tuple(v) if k in tuples else v for k, v in row.items() if k in names})
-        for row in data.get("rows", [])
-    ]
+
+    def value(key: str, v: Any) -> Any:
+        if key == "reply_probs":
+            return tuple(tuple(probs) for probs in v)
+        return tuple(v) if key in tuples else v
+
+    rows = [QuestionResult(**{k: value(k, v) for k, v in row.items() if k in names}) for row in data.get("rows", [])]
     return Report.from_rows(rows, data.get("meta", {}), directory)
 
 

@@ -89,3 +89,4 @@ class Answer:
     timings: dict = field(default_factory=dict)  # retrieve_s, first_token_s, total_s, tokens, tokens_per_s
     model: dict = field(default_factory=dict)  # backend, model id, embedder id
     replies: tuple[str, ...] = ()  # what the model wrote, attempt by attempt, before any check
+    reply_probs: tuple[tuple[float, ...], ...] = ()  # each reply's token probabilities, where known

@@ -86,8 +86,9 @@ class ScriptedGenerator(Generator):
     ``calls`` holds the messages of each call and ``stops`` the stop strings it was given.
     """
 
-    def __init__(self, replies: Sequence[str]):
+    def __init__(self, replies: Sequence[str], probs: Sequence[Sequence[float]] = ()):
         self.replies = list(replies)
+        self.probs = [list(p) for p in probs]  # per reply, each piece's probability, as llama.cpp reports
         self.calls: list[list[dict]] = []
         self.stops: list[tuple[str, ...]] = []
         self.info = {"backend": "scripted", "model": "fake"}
@@ -96,8 +97,14 @@ class ScriptedGenerator(Generator):
         self.calls.append(messages)
         self.stops.append(tuple(stop))
         reply = self.replies.pop(0) if self.replies else ""
-        for i in range(0, len(reply), 2):
+        probs = self.probs.pop(0) if self.probs else []
+        written: list[float] = []
+        self.last_token_probs = written
+        for n, i in enumerate(range(0, len(reply), 2)):
+            if n < len(probs):
+                written.append(probs[n])
             yield reply[i : i + 2]
+        self.last_token_probs = tuple(written)
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 2)

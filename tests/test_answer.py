@@ -298,6 +298,15 @@ def test_fast_answers_come_from_the_fast_model_on_the_fast_evidence():
     assert assistant.fast_assistant().settings.llm == "small.gguf"
 
 
+def test_each_reply_keeps_how_sure_the_model_was_of_its_tokens():
+    assistant, gen = make([])
+    gen.replies, gen.probs = ["GPT-3 拥有 1750 亿个参数[1]。"], [[0.9, 0.4, 0.8]]
+    answer = assistant.ask("GPT-3 有多少参数?")
+    assert answer.replies == ("GPT-3 拥有 1750 亿个参数[1]。",) and answer.reply_probs == ((0.9, 0.4, 0.8),)
+    plain, _ = make(["GPT-3 拥有 1750 亿个参数[1]。"])  # a backend that does not say
+    assert plain.ask("GPT-3 有多少参数?").reply_probs == ((),)
+
+
 def test_an_unsupported_answer_is_asked_again_from_the_fast_evidence_and_only_that_reply_shows():
     assistant, gen = make(["GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。"], fallback=True,
                           fast_evidence_chars=20)

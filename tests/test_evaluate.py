@@ -577,6 +577,17 @@ def test_side_by_side_interleaves_questions_and_writes_a_report_per_setting(tmp_
     assert reports["a"].meta["settings"] == {"llm": "x"} and reports["b"].meta["settings"] == {}
 
 
+def test_the_report_keeps_each_reply_s_token_probabilities(tmp_path, question_file):
+    class Sure(ScriptedAssistant):
+        def ask(self, question, history=(), **options):
+            answer = super().ask(question, history, **options)
+            return replace(answer, replies=("a", "b"), reply_probs=((0.123456, 1.0), (0.5,)))
+
+    report = run_eval(Sure(), question_file, out_dir=tmp_path / "r", progress=False)
+    assert {r.reply_probs for r in report.rows} == {((0.1235, 1.0), (0.5,))}  # rounded to 4 places
+    assert load_report(tmp_path / "r").rows[0].reply_probs == ((0.1235, 1.0), (0.5,))
+
+
 def test_read_tokens_are_the_prompt_less_the_reused_prefix(tmp_path, question_file):
     class Cached(ScriptedAssistant):
         def ask(self, question, history=(), **options):

@@ -108,6 +108,9 @@ def test_packaged_model_answers_through_llama_cpp_and_loads_once(cache, monkeypa
     assert "4" in text
     assert make_generator(models.DEFAULT_MODEL, n_ctx=1024) is gen
     assert gen.complete(QUESTION, max_tokens=8) == text  # greedy: same reply again
+    # How sure it was of each token it wrote: one probability a token, the last for what ended it.
+    assert gen.count_tokens(text) <= len(gen.last_token_probs) <= 8
+    assert all(0.0 < p <= 1.0 for p in gen.last_token_probs) and max(gen.last_token_probs) > 0.5
     assert gen.count_tokens("hello world") == 2
     assert gen.complete(QUESTION, max_tokens=8, stop=["4"]) == text[: text.index("4")]
 
