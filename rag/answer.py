@@ -44,7 +44,6 @@ from rag.pipeline import (
     released,
     retrieve,
     sentence_check,
-    sureness,
     timings,
     verify,
 )
@@ -283,11 +282,9 @@ class Assistant:
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.lexicon)
-        unsure = not verdict.refused and self._unsure(attempts[-1].token_probs)
-        if (verdict.reason == "unsupported_answer" or unsure) and self._falls_back(fast, attempts[-1]):
-            # Nothing the reply said is in its passages (or the model wrote it unsure, and
-            # another model answers again), and nothing of it was shown: ask once more, from
-            # the fast evidence, and check that reply the same way.
+        if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
+            # Nothing the reply said is in its passages, and nothing of it was shown: ask once
+            # more, from the fast evidence, and check that reply the same way.
             helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
             yield Reading(prompt.hits, again=True)
             attempts.append((yield from helper._generate(prompt, clock, similarity)))
@@ -351,24 +348,7 @@ class Assistant:
         attempt = generate(self.generator, prompt, self.profile, max_tokens=s.max_new_tokens,
                            temperature=s.temperature, clock=clock, lock=self._generate_lock)
         check = sentence_check(prompt, self.profile, similarity, self.lexicon)
-        if self._asks_unsure_again():
-            gen, checked = self.generator, check
-
-            def check(sentence: str) -> str | None:
-                # Held while the reply so far is unsure: it may yet be asked again.
-                return None if self._unsure(gen.last_token_probs) else checked(sentence)
-
         return released(attempt, SentenceGate(check), clock)
-
-    def _asks_unsure_again(self) -> bool:
-        """Whether an unsure reply is asked again (setting ``unsure_below``): only by
-        another model, which may be sure where this one is not."""
-        return self.settings.unsure_below > 0 and self.settings.fallback and self.fallback_assistant() is not self
-
-    def _unsure(self, probs: Sequence[float]) -> bool:
-        """Whether a reply written with these token probabilities is too unsure to stand,
-        as another model answers again."""
-        return self._asks_unsure_again() and sureness(probs) < self.settings.unsure_below
 
     @property
     def lexicon(self) -> Lexicon:

@@ -193,12 +193,6 @@ def generate(
                       prompt_tokens=prompt_tokens, reused_tokens=reused, token_probs=tuple(gen.last_token_probs))
 
 
-def sureness(probs: Sequence[float]) -> float:
-    """How sure a model was of a reply it wrote: the probability it gave the least likely
-    of the reply's tokens (1.0 where the backend does not say)."""
-    return min(probs, default=1.0)
-
-
 def bare_markers(text: str, passages: int) -> list[int]:
     """The passages a reply of bare markers ("[2]") points at; [] for a reply that says something."""
     if has_content(text):

@@ -107,10 +107,6 @@ class Settings:
     # the same, the same first-token wait (docs/quality.md).
     fallback: bool = True
     fallback_llm: str = "auto"
-    # >0: an answer the model wrote unsure (sureness below this, see rag.pipeline.sureness),
-    # with nothing of it shown yet, is asked again the same way, when another model answers
-    # again (fallback_llm); its sentences are held back until the reply is known to be sure.
-    unsure_below: float = 0.0
     max_new_tokens: int = 256
     temperature: float = 0.0
     max_question_chars: int = 500

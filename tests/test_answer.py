@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from rag.answer import Assistant, QuestionError, missing_names, needs_rewrite, substitute_followup
-from rag.pipeline import Generation, sureness
+from rag.pipeline import Generation
 from rag.prompt import REFUSAL, answer_messages, clean_untrusted, focus_passage, split_passage
 from rag.settings import Settings
 from ingest.documents import Chunk
@@ -365,37 +365,6 @@ def test_fast_answers_are_asked_again_only_by_another_model():
     assert gen.calls[0] == other.calls[0]  # the same prompt, read by the other model
     alone, gen = make(["GPT-3 有 7 亿个参数[1]。", "GPT-3 有 1750 亿个参数[1]。"], fallback=True, fast_evidence_chars=20)
     assert alone.ask("GPT-3 有多少参数?", fast=True).refused and len(gen.calls) == 1
-
-
-def test_an_answer_written_unsure_is_held_back_and_asked_again_by_another_model():
-    # A reply its passage backs, but written in doubt (one piece at 0.2).
-    doubted, unsure = "GPT-3 拥有 1750 亿个参数[1]。", [0.9, 0.9, 0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9, 0.9]
-    other = ScriptedGenerator(["GPT-3 于 2020 年发布[1]。"])
-    assistant, gen = make([], fallback_generator=other, fallback=True, llm="small.gguf", fallback_llm="big.gguf",
-                          fast_evidence_chars=20, unsure_below=0.5)
-    gen.replies, gen.probs = [doubted], [unsure]
-    answer, streamed = run(assistant, "GPT-3 哪一年发布?")
-    assert "2020" in answer.text and not answer.refused and "1750" not in streamed  # nothing of the unsure reply was shown
-    assert answer.replies == (doubted, "GPT-3 于 2020 年发布[1]。") and len(other.calls) == 1
-    assert answer.timings["first_shown_s"] > answer.timings["first_token_s"]
-    # A sure reply streams as before and stands; so does an unsure one without another model.
-    sure, gen = make([], fallback_generator=ScriptedGenerator([]), fallback=True, llm="small.gguf",
-                     fallback_llm="big.gguf", unsure_below=0.5)
-    gen.replies, gen.probs = [doubted], [[0.9] * 10]
-    answer, streamed = run(sure, "GPT-3 哪一年发布?")
-    assert "1750" in streamed and answer.replies == (doubted,)
-    alone, gen = make([], fallback=True, fast_evidence_chars=20, unsure_below=0.5)
-    gen.replies, gen.probs = [doubted, "GPT-3 于 2020 年发布[1]。"], [unsure]
-    answer, streamed = run(alone, "GPT-3 哪一年发布?")
-    assert "1750" in streamed and len(gen.calls) == 1
-    # Off (0), an unsure reply stands.
-    off, gen = make([], fallback_generator=ScriptedGenerator([]), fallback=True, llm="small.gguf", fallback_llm="big.gguf")
-    gen.replies, gen.probs = [doubted], [unsure]
-    assert "1750" in off.ask("GPT-3 哪一年发布?").text
-
-
-def test_sureness_is_the_least_likely_token_s_probability():
-    assert sureness([0.9, 0.31, 0.8]) == 0.31 and sureness(()) == 1.0
 
 
 class _CountedLoads(ScriptedGenerator):
