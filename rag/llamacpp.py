@@ -294,6 +294,7 @@ class _Recorder:
         self.probs = probs
 
     def __call__(self, input_ids, logits):
-        top = float(logits.max())
-        self.probs.append(1.0 / float(np.exp(logits - top, dtype=np.float64).sum()))
+        # exp in float32 (0.6 ms over Qwen's 151,936 logits, against 1.8 ms in float64; a
+        # token takes about 45 ms to write on 2 cores), summed in float64.
+        self.probs.append(1.0 / float(np.exp(logits - logits.max()).sum(dtype=np.float64)))
         return logits
