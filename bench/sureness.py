@@ -18,8 +18,11 @@ import argparse
 import json
 import math
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from scipy.stats import mannwhitneyu
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,29 +36,28 @@ SCORES: dict[str, Callable[[Sequence[float]], float]] = {
 
 
 def auc(higher: Sequence[float], lower: Sequence[float]) -> float | None:
-    """The chance that a value of ``higher`` exceeds one of ``lower`` (ties count half)."""
+    """The chance that a value of ``higher`` exceeds one of ``lower`` (ties count half):
+    the Mann-Whitney U statistic over the number of pairs."""
     if not higher or not lower:
         return None
-    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a in higher for b in lower)
-    return wins / (len(higher) * len(lower))
+    return float(mannwhitneyu(higher, lower).statistic) / (len(higher) * len(lower))
 
 
 def screen(rows) -> dict:
     """Each score's AUC and the right / wrong / unanswerable answers below each quartile."""
     shown = [r for r in rows if len(r.replies) == 1 and r.refused is False and r.reply_probs and r.reply_probs[0]]
     result = {"first replies shown": len(shown)}
+    outcome = ["unanswerable" if not r.answerable else "right" if r.correct else "wrong" for r in shown]
     for name, score in SCORES.items():
-        scored = [(score(r.reply_probs[0]), r) for r in shown]
-        right = [s for s, r in scored if r.answerable and r.correct]
-        wrong = [s for s, r in scored if r.answerable and not r.correct]
+        scored = list(zip((score(r.reply_probs[0]) for r in shown), outcome))
+        right = [s for s, o in scored if o == "right"]
+        wrong = [s for s, o in scored if o == "wrong"]
         values = sorted(s for s, _ in scored)
         below = {}
         for q in (0.25, 0.5, 0.75):
             cut = values[int(q * len(values))] if values else 0.0
-            under = [r for s, r in scored if s < cut]
-            below[f"{q:.2f}"] = {"cut": round(cut, 4), "right": sum(bool(r.answerable and r.correct) for r in under),
-                                 "wrong": sum(bool(r.answerable and not r.correct) for r in under),
-                                 "unanswerable": sum(not r.answerable for r in under)}
+            under = Counter(o for s, o in scored if s < cut)
+            below[f"{q:.2f}"] = {"cut": round(cut, 4), **{o: under[o] for o in ("right", "wrong", "unanswerable")}}
         result[name] = {"auc": auc(right, wrong), "right": len(right), "wrong": len(wrong), "below": below}
     return result
 
