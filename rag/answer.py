@@ -282,16 +282,6 @@ class Assistant:
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.lexicon)
-        if verdict.reason == "model_declined" and s.passage_retry and attempts[-1].first_shown_at is None:
-            # Declined with every passage in view: ask of each passage alone, best first,
-            # and keep the first answer its passage supports.
-            for n in range(1, len(prompt.passages) + 1):
-                single = narrowed(prompt, [n], self.authors)
-                attempts.append((yield from self._generate(single, clock, similarity)))
-                alone = verify(attempts[-1].text, single, self.profile, similarity, self.lexicon)
-                if not alone.refused or attempts[-1].first_shown_at is not None:
-                    prompt, verdict = single, alone
-                    break
         if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
             # Nothing the reply said is in its passages, and nothing of it was shown: ask once
             # more, from the fast evidence, and check that reply the same way.

@@ -106,8 +106,6 @@ class Settings:
     # The 1.5B as the second model, dev 240 (stop 49): +6 / -0 more, unanswerable refused
     # the same, the same first-token wait (docs/quality.md).
     fallback: bool = True
-    # A reply that declines, with nothing shown, is asked again of each passage alone.
-    passage_retry: bool = False
     fallback_llm: str = "auto"
     max_new_tokens: int = 256
     temperature: float = 0.0

@@ -449,22 +449,3 @@ def test_the_answer_check_knows_which_documents_name_what_was_asked():
     assistant, _ = make(["它由 Google 提出[1]。"])
     answer, _ = run(assistant, "提出 BERT 的是 Google 吗?")
     assert not answer.refused
-
-
-def test_a_decline_is_asked_again_of_each_passage_alone_until_one_supports_an_answer():
-    declined = "抱歉,文档中没有找到这个问题的答案。"
-    assistant, gen = make([declined, "GPT-3 有 1750 亿个参数[1]。"], passage_retry=True)
-    answer, streamed = run(assistant, "GPT-3 有多少参数?")
-    assert not answer.refused and "1750" in answer.text and streamed == answer.text
-    whole, alone = (call[1]["content"] for call in gen.calls)
-    assert "[2]" in whole and "[2]" not in alone and "GPT-3 文章" in alone  # the best passage, alone
-    assert answer.citations[0].hit.chunk.text == TEXTS[0]
-    # Every passage declines too: the refusal stands after one ask per passage, and nothing was shown.
-    assistant, gen = make([declined] * 4, passage_retry=True)
-    answer, streamed = run(assistant, "GPT-3 有多少参数?")
-    shown = gen.calls[0][1]["content"].count("《")
-    assert answer.refused and answer.refusal_reason == "model_declined" and shown >= 2 and len(gen.calls) == 1 + shown
-    assert streamed == REFUSAL["zh"] or streamed == ""
-    # Off (the default): one ask.
-    assistant, gen = make([declined, "GPT-3 有 1750 亿个参数[1]。"])
-    assert assistant.ask("GPT-3 有多少参数?").refused and len(gen.calls) == 1
