@@ -23,6 +23,10 @@ FOLLOWUP_PATTERNS = (
     re.compile(r"^(?:what|how)\s+about\s+(?P<x>.+?)\s*[?.]?$", re.IGNORECASE),
     re.compile(r"^and\s+(?P<x>.+?)\s*[?.]?$", re.IGNORECASE),
 )
+# "for the PaLM paper", "about the GPT-2 model": the name is what the follow-up swaps in.
+_FRAMED_NAME = re.compile(
+    r"^(?:(?:for|about|with|on|in)\s+)?(?:the\s+)?(?P<name>\S+?)(?:\s+(?:paper|model|article|one))?$", re.IGNORECASE
+)
 _DEPENDENT = re.compile(
     r"它|它们|其|该|这个|那个|这些|那些|上面|前面|呢[?？]?$|\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her)\b",
     re.IGNORECASE,
@@ -53,7 +57,7 @@ def substitute_followup(question: str, previous: str, patterns: Sequence[re.Patt
         match = pattern.match(q)
         if not match:
             continue
-        new = match.group("x").strip()
+        new = _FRAMED_NAME.sub(r"\g<name>", match.group("x").strip())
         if not _NAME.fullmatch(new) and not VERSIONED_NAME.fullmatch(new):
             return None
         old = [

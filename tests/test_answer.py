@@ -117,6 +117,13 @@ def test_injected_document_is_quoted_as_data():
 def test_followup_is_rewritten_before_retrieval():
     assert substitute_followup("那 GPT-2 呢?", "GPT-3 有多少参数?") == "GPT-2 有多少参数?"
     assert substitute_followup("What about BERT?", "Who proposed GPT-3?") == "Who proposed BERT?"
+    # The name inside "for the PaLM paper" is swapped in; the model once kept the old name.
+    assert substitute_followup("And for the PaLM paper?", "Who is the first author of the T5 paper?") == \
+        "Who is the first author of the PaLM paper?"
+    assert substitute_followup("What about the GPT-2 model?", "How many parameters does GPT-3 have?") == \
+        "How many parameters does GPT-2 have?"
+    assert substitute_followup("And for the held-out labelers?", "How accurate was GPT-3 on its labelers?") is None
+    assert substitute_followup("And the paper?", "Who wrote GPT-3?") is None
     assert needs_rewrite("那 GPT-2 呢?") and not needs_rewrite("Transformer 架构由哪篇论文提出,作者是谁")
     assistant, gen = make(["GPT-2 有 15 亿个参数[1]。"])
     answer, _ = run(assistant, "那 GPT-2 呢?", [("GPT-3 有多少参数?", "GPT-3 有 1750 亿个参数[1]。")])
