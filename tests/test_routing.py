@@ -145,6 +145,9 @@ def test_reference_lists_do_not_outrank_prose_unless_references_are_asked_for():
     assert unweighed.search(question, 3)[0].row == 0
     assert weighed.search(question, 3)[0].row != 0
     assert weighed.search("Which references on phrase analogy 2013 representations are there?", 3)[0].row == 0
+    # A paper's authors are what a reference list gives: an author question keeps its weight too.
+    assert weighed.search("Who are the authors of phrase analogy 2013 representations?", 3)[0].row == 0
+    assert weighed.search("phrase analogy 2013 representations 的第一作者是谁?", 3)[0].row == 0
 
 
 def _table_index(table_role: str):
