@@ -167,13 +167,14 @@ def key_terms(text: str) -> tuple[set[str], set[str]]:
     return numbers, words
 
 
-def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
+def support(sentence: str, passage: str, given: Set[str] = frozenset(),
+            translated: Set[str] = frozenset()) -> tuple[float, tuple[str, ...]]:
     """How well ``passage`` supports ``sentence``: (score in [0, 1], terms found).
 
     Any number in the sentence that the passage does not state makes the score 0: a
     citation for "175B" must point at a passage that says 175 (or the same quantity,
-    "1750 亿"), within a sentence of the words they share (see :func:`_backed_numbers`).
-    A number in ``given`` (the version of a name the question states, "SQuAD v1.1") may
+    "1750 亿"), within a sentence of the words they share, or of ``translated``: the
+    sentence's words in the passage's language (see :func:`_backed_numbers`). A number in ``given`` (the version of a name the question states, "SQuAD v1.1") may
     be missing; it then counts neither for nor against. The score is the share of the
     sentence's terms found in the passage, or, if higher, the share of the terms it adds
     to ``given`` (the question's):
@@ -186,7 +187,7 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset()) -> tuple
     """
     numbers, words = key_terms(sentence)
     text = _normalize(passage)
-    present = _backed_numbers(sentence, passage, given)
+    present = _backed_numbers(sentence, passage, given, translated)
     if present is None or not (present or words):
         return 0.0, ()
     found_words = {w for w in words if _stated_word(w, text)}
@@ -218,10 +219,12 @@ def _stated_word(word: str, normalized: str) -> bool:
     return len(word) > 3 and word.endswith("s") and word[:-1] in normalized
 
 
-def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset()) -> set[str] | None:
+def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset(),
+                    translated: Set[str] = frozenset()) -> set[str] | None:
     """The numbers of ``sentence`` that ``passage`` states, or None when it fails one: a
     number not in ``given`` is missing, or stands more than a sentence away from every word
-    the sentence or question shares with the passage (when they share any). The passage's
+    the sentence or question shares with the passage (when they share any), or of their
+    words in the passage's language (``translated``). The passage's
     own citation markers are no numbers: "Galactica[35]" states no 35, and a sentence that
     copies one as the prompt showed it ("(61, 67)") claims none."""
     cited = {n for m in MARKER.finditer(passage) for n in re.findall(r"\d+", m.group(1))}
@@ -237,7 +240,7 @@ def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset()) 
     present = _present(numbers, text, scaled)
     if numbers - present - given:
         return None
-    anchors = {w for w in words | given if w in text and _is_anchor(w)}
+    anchors = {w for w in words | given | translated if w in text and _is_anchor(w)}
     if anchors and not _near_anchors(present - given, anchors, passage, scaled):
         return None
     return present
@@ -297,9 +300,9 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
     return {n for n in numbers if stated(n)}
 
 
-def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset()) -> bool:
+def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset(), translated: Set[str] = frozenset()) -> bool:
     """``passage`` states every number of ``sentence`` (see :func:`_backed_numbers`)."""
-    return _backed_numbers(sentence, passage, given) is not None
+    return _backed_numbers(sentence, passage, given, translated) is not None
 
 
 def is_refusal(text: str) -> bool:
@@ -507,7 +510,7 @@ class _Checker:
         """The passage number whose text supports ``plain`` best (None without passages)."""
         def score(n: int) -> float:
             text = self.sources[n - 1].text
-            return support(plain, text, self.given_for(text))[0]
+            return support(plain, text, self.given_for(text), self.translated(plain, n))[0]
 
         return max(range(1, len(self.sources) + 1), key=score, default=None)
 
@@ -521,14 +524,15 @@ class _Checker:
         given = self.given_for(passage_text)
         if self.gives_to_another(sentence, n, given):
             return False, ()  # "175B" for T5-XXL, from "GPT-3 has 175B parameters"
-        score, evidence = support(sentence, passage_text, given)
         plain = strip_markers(sentence)
+        translated = self.translated(plain, n)
+        score, evidence = support(sentence, passage_text, given, translated)
         own = _own_numbers(plain, given)
         if self.invents_a_name(plain, n, given, own):
             return False, evidence
         if score >= self.min_support:
             return self.about_question(sentence, n, evidence), evidence
-        if self.similarity is None or not _numbers_match(sentence, passage_text, given):
+        if self.similarity is None or not _numbers_match(sentence, passage_text, given, translated):
             return False, evidence
         # Cross-lingual answers share no words with their passage; meaning still can.
         ok = (self.meaning(plain, n, given) >= self.min_similarity or self.translates(plain, n) >= TRANSLATED
@@ -630,6 +634,15 @@ class _Checker:
         if not found or (len(own) + len(found)) / (len(own) + len(anchors)) < self.min_support:
             return False
         return _near_anchors(own, set().union(*anchors.values()), passage, quantities(_normalize(plain)))
+
+    def translated(self, plain: str, n: int) -> set[str]:
+        """The words of the sentence and question, in the other language, when passage ``n``
+        is written in that language: they place a number there as the words shared within
+        one language do. "衰减率是 0.992" is placed by "decay" in "with a decay rate of 0.992",
+        while the Latin names the two languages share ("PPO") may stand sentences away."""
+        if self.translate is None or has_cjk(plain) == has_cjk(self.sources[n - 1].text):
+            return set()
+        return self.translations(f"{self.question} {plain}")
 
     def translations(self, words: str) -> set[str]:
         """The translations of a word or two, normalised as passages are (asked once each)."""

@@ -458,6 +458,23 @@ def test_a_number_from_a_passage_in_the_other_language_is_carried_by_its_words_t
     assert not said("In 1943, neural networks were first proposed [1].", passages=far).citations[0].supported
 
 
+def test_a_number_in_a_passage_in_the_other_language_is_placed_by_the_claims_translated_words():
+    """A Chinese claim shares only Latin names with an English passage, and "PPO" stands
+    sentences away from the 0.992 of the decay rate: the claim's words in English ("衰减",
+    "decay") place the number as shared words do within one language."""
+    h = hits("We train for 16 epochs. Training uses many GPUs. Moving averages of the weights are applied, with a "
+             "decay rate of 0.992. No discount is applied when estimating the advantage. The PPO clip ratio is 0.2.")
+    question = "InstructGPT 做 PPO 训练时,对权重做滑动平均的衰减率是多少?"
+
+    def said(sentence, translate=lambda text: ["decay"] if "衰减" in text else []):
+        return cite(sentence, h, question=question, similarity=lambda a, b: 0.6, lexicon=Lexicon(translate=translate))
+
+    assert said("PPO 训练时,权重滑动平均的衰减率是 0.992 [1]。").citations[0].supported
+    assert not said("PPO 训练时,权重滑动平均的衰减率是 0.992 [1]。", translate=None).citations[0].supported
+    # A number beside none of the translated words is still not placed.
+    assert not said("PPO 训练时,权重滑动平均的衰减率是 16 [1]。").citations[0].supported
+
+
 def test_a_sentence_naming_nothing_asked_needs_a_document_that_names_it():
     """A verbatim sentence of the phrases paper answers no question on RAG: neither it nor
     its document names RAG. A paper's "we" still answers for it when the document names it."""
