@@ -19,7 +19,7 @@ profile uses turned off (and the refusal phrase list turned on, when it does wit
 No model writes, so a row's difference from the replay under today's profile is that
 workaround's alone. (A retry or a fallback the run did not make cannot be replayed: there
 is no second reply. A fallback reply the run made, after an answer the check refused as
-unsupported, is checked against the fallback's prompt: setting ``fallback``.)
+unsupported or a decline, is checked against the fallback's prompt: setting ``fallback``.)
 The follow-up patterns change the question that retrieval sees, so they cannot be
 replayed: ``--followups`` answers the report's follow-up questions again with the
 patterns off (the model rewrites every follow-up), which does call the model. Likewise
@@ -77,7 +77,7 @@ def replay(assistant: Assistant, question, resolver: SourceResolver, recorded: Q
             if profile.retry_bare_markers:  # the retry's prompt: only the passages pointed at
                 prompt, reply = narrowed(prompt, pointed, assistant.authors), retried
         verdict = verify(reply, prompt, profile, similarity, assistant.lexicon)
-        if replies and verdict.reason == "unsupported_answer":  # the run's fallback reply
+        if replies and verdict.reason in ("unsupported_answer", "model_declined"):  # the run's fallback reply
             helper, prompt = assistant.fallback_prompt(asked, standalone)
             verdict = verify(replies[0], prompt, profile if helper is assistant else helper.profile, similarity,
                              assistant.lexicon)

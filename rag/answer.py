@@ -282,9 +282,10 @@ class Assistant:
             prompt = narrowed(prompt, pointed, self.authors)
             attempts.append((yield from self._generate(prompt, clock, similarity)))
         verdict = verify(attempts[-1].text, prompt, self.profile, similarity, self.lexicon)
-        if verdict.reason == "unsupported_answer" and self._falls_back(fast, attempts[-1]):
-            # Nothing the reply said is in its passages, and nothing of it was shown: ask once
-            # more, from the fast evidence, and check that reply the same way.
+        if self._falls_back(fast, attempts[-1], verdict.reason):
+            # Nothing the reply said is in its passages (or, to another model, the model
+            # declined), and nothing of it was shown: ask once more, from the fast evidence,
+            # and check that reply the same way.
             helper, prompt = self.fallback_prompt(asked, standalone, top_k=top_k, passage_budget=passage_budget)
             yield Reading(prompt.hits, again=True)
             attempts.append((yield from helper._generate(prompt, clock, similarity)))
@@ -366,15 +367,20 @@ class Assistant:
         wider = retrieve(self.retriever, self.index.embedder(), standalone, max(top_k, s.evidence_passages))
         return helper, helper._prompt(asked, wider, top_k, passage_budget or s.passage_budget, s.fast_evidence_chars)
 
-    def _falls_back(self, fast: bool, attempt: Generation) -> bool:
-        """Whether an unsupported answer is asked again (setting ``fallback``): not when the
-        second try would be the first again, the same model on the same evidence (``--fast``
-        reads the fallback's evidence), and not once a sentence of it was shown (what
-        streams is what stays)."""
+    def _falls_back(self, fast: bool, attempt: Generation, reason: str | None) -> bool:
+        """Whether a refused reply is asked again (setting ``fallback``): an unsupported
+        answer, and a decline when another model answers again (the same model declines
+        again from other evidence: docs/quality.md, stops 21 and 53); not when the second
+        try would be the first again, the same model on the same evidence (``--fast`` reads
+        the fallback's evidence), and not once a sentence of it was shown (what streams is
+        what stays). On dev, the 1.5B answered 7 of the 0.5B's 28 declined answerable
+        questions right and declined or was refused on all 10 declined unanswerable ones."""
         s = self.settings
+        other = self.fallback_assistant() is not self
+        if not (reason == "unsupported_answer" or (reason == "model_declined" and other)):
+            return False
         same_evidence = fast or s.evidence_chars == s.fast_evidence_chars
-        same = same_evidence and self.fallback_assistant() is self
-        return bool(s.fallback) and not same and attempt.first_shown_at is None
+        return bool(s.fallback) and (other or not same_evidence) and attempt.first_shown_at is None
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""

@@ -344,9 +344,12 @@ def test_no_fallback_for_fast_answers_refusals_or_answers_already_shown():
         assert answer.refused and len(gen.calls) == 1
     assistant, _ = make([], fallback=True)
     shown = Generation("GPT-3 有 7 亿个参数[1]。", 9, 0.1, 0.2, first_shown_at=0.3)
-    assert assistant._falls_back(False, dataclasses.replace(shown, first_shown_at=None)) and not assistant._falls_back(False, shown)
+    unshown = dataclasses.replace(shown, first_shown_at=None)
+    assert assistant._falls_back(False, unshown, "unsupported_answer") and not assistant._falls_back(False, shown, "unsupported_answer")
     same, _ = make([], fallback=True, evidence_chars=400, fast_evidence_chars=400)
-    assert not same._falls_back(False, dataclasses.replace(shown, first_shown_at=None))  # the same model would say the same
+    assert not same._falls_back(False, unshown, "unsupported_answer")  # the same model would say the same
+    # A decline is final when the same model would be asked again.
+    assert not assistant._falls_back(False, unshown, "model_declined") and not assistant._falls_back(False, unshown, None)
 
 
 def test_fallback_llm_answers_again_with_its_own_model():
@@ -359,6 +362,24 @@ def test_fallback_llm_answers_again_with_its_own_model():
     helper = assistant.fallback_assistant()
     assert helper is assistant.fallback_assistant() and helper.settings.llm == "big.gguf" and not helper.settings.fallback
     assert helper.retriever is assistant.retriever and helper.names_of is assistant.names_of
+
+
+def test_a_decline_is_asked_again_by_another_model_and_its_reply_checked_the_same_way():
+    """The 0.5B declines where the 1.5B still finds the answer (dev: 7 of 28 declined
+    answerable questions); a decline of the same model from other evidence stays final."""
+    other = ScriptedGenerator(["GPT-3 有 1750 亿个参数[1]。"])
+    assistant, gen = make(["抱歉,文档中没有找到这个问题的答案。"], fallback_generator=other, fallback=True,
+                          llm="small.gguf", fallback_llm="big.gguf")
+    answer, streamed = run(assistant, "GPT-3 有多少参数?")
+    assert not answer.refused and "1750" in answer.text and "抱歉" not in streamed
+    assert len(gen.calls) == 1 and len(other.calls) == 1
+    # The other model's invention is refused as any reply is, and so is its decline.
+    for reply, reason in (("GPT-3 有 7 亿个参数[1]。", "unsupported_answer"), ("抱歉,文档中没有找到这个问题的答案。", "model_declined")):
+        invented = ScriptedGenerator([reply])
+        assistant, _ = make(["抱歉,文档中没有找到这个问题的答案。"], fallback_generator=invented, fallback=True,
+                            llm="small.gguf", fallback_llm="big.gguf")
+        answer = assistant.ask("GPT-3 有多少参数?")
+        assert answer.refused and answer.refusal_reason == reason and len(invented.calls) == 1
 
 
 def test_fast_answers_are_asked_again_only_by_another_model():

@@ -220,7 +220,9 @@ def test_stream_embeds_the_question_once_and_counts_the_kept_retry():
 
 def test_the_small_profile_takes_a_bare_marker_reply_as_declining_without_asking_again():
     gen = ScriptedGenerator(["[1]", "GPT-3 has 175 billion parameters [1]."])
-    assistant = Assistant(index(), Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=2, candidates=3), generator=gen)
+    # fallback_llm "": no other model answers again after the decline (not the packaged 1.5B).
+    settings = Settings(min_dense=0.3, min_keyword_coverage=0.5, top_k=2, candidates=3, fallback_llm="")
+    assistant = Assistant(index(), settings, generator=gen)
     answer, streamed = run(assistant, "How many parameters has GPT-3?")
     assert len(gen.calls) == 1 and answer.refused and answer.refusal_reason == "model_declined"
     assert answer.replies == ("[1]",) and "[1]" not in streamed

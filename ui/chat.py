@@ -147,8 +147,9 @@ def one_line(text: str) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-# After a reply the passages did not back (held back, never shown): the second try's wait.
-READING_AGAIN = "the first reply was not backed by the passages; reading them again… / 初次回答缺乏依据，正在重新阅读资料…"
+# After a reply the passages did not back, or a decline (held back, never shown): the
+# second try's wait.
+READING_AGAIN = "no answer the passages back yet; reading them again… / 尚未得到有依据的回答，正在重新阅读资料…"
 # Until the first word the model is reading the passages too, which is most of the wait
 # on a CPU; the text says so, so a long pause does not look like a hang.
 _READING = '<span class="rag-notice rag-pending">reading the passages… / 正在阅读资料…</span>'
