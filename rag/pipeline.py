@@ -256,11 +256,14 @@ def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callab
     if profile.drop_echoes:
         texts = [p.hit.chunk.text for p in prompt.passages]
         reply = drop_echoes(reply, [prompt.messages[0]["content"]], [p.header for p in prompt.passages], texts)
+    def refuses(text: str) -> bool:
+        return profile.is_refusal(text, prompt.question)
+
     # The authors named in the headers the model read back its claims too.
     cited = cite(reply, prompt.hits, similarity=similarity, headers=[p.byline for p in prompt.passages],
-                 question=prompt.question, refusal=profile.is_refusal, lexicon=lexicon)
+                 question=prompt.question, refusal=refuses, lexicon=lexicon)
     supported = any(c.supported for c in cited.citations)
-    if not has_content(reply) or (profile.is_refusal(reply) and not supported):
+    if not has_content(reply) or (refuses(reply) and not supported):
         # A reply of bare markers ("[4]") says nothing; treat it as the model declining.
         return Verdict(prompts.REFUSAL[prompt.lang], True, "model_declined")
     if not supported:

@@ -65,10 +65,13 @@ class ModelProfile:
     refusal_phrases: re.Pattern | None = None
     followup_patterns: tuple[re.Pattern, ...] = ()
 
-    def is_refusal(self, text: str) -> bool:
-        """True when the model says the passages don't hold the answer."""
+    def is_refusal(self, text: str, question: str = "") -> bool:
+        """True when the model says the passages don't hold the answer. A phrase of the
+        list that ``question`` itself holds is the question's words, no decline: "没有答案"
+        in "没有答案的问题会把起止位置放在 [CLS] 上" repeats "没有答案的问题…放在哪个 token 上?"."""
         if self.refusal_phrases is not None:
-            return bool(self.refusal_phrases.search(text))
+            asked = question.casefold()
+            return any(m.group(0).casefold() not in asked for m in self.refusal_phrases.finditer(text))
         return is_refusal_sentence(text)
 
 

@@ -187,6 +187,10 @@ def test_verify_refusal_depends_on_the_profile():
     assert not cited.refused and cited.citations[0].supported
     declined = verify(REFUSAL["en"].upper() + " [1]", elsewhere, DEFAULT, lambda a, b: 0.0)
     assert declined.refused and declined.reason == "model_declined" and declined.text == REFUSAL["en"]
+    # A phrase the question holds is the question's words: the reply is checked as an answer.
+    asked = "What was GPT-4 not provided with as input?"
+    assert not verify(said, prompt_for(asked, [2]), phrases, lambda a, b: 0.0).refused
+    assert verify(said, prompt_for(asked, [0]), phrases, lambda a, b: 0.0).reason == "unsupported_answer"
 
 
 def test_make_answer_reports_the_rewritten_question_only_when_rewritten():

@@ -64,6 +64,15 @@ def test_refusal_is_the_exact_sentence_the_prompt_asks_for():
     assert not dataclasses.replace(SMALL, refusal_phrases=None).is_refusal("The passages do not contain this information.")
 
 
+def test_a_refusal_phrase_the_question_holds_is_the_questions_words():
+    question = "BERT 在 SQuAD 2.0 上微调时,没有答案的问题会把答案区间的起止位置都放在哪个特殊 token 上?"
+    answer = "没有答案的问题会把答案区间的起止位置都放在 [CLS] token 上。"
+    assert SMALL.is_refusal(answer) and not SMALL.is_refusal(answer, question)
+    # Any phrase of its own still declines, and so does the refusal sentence.
+    assert SMALL.is_refusal("资料中没有提到没有答案的问题放在哪里。", question)
+    assert SMALL.is_refusal(REFUSAL["zh"], question) and DEFAULT.is_refusal(REFUSAL["zh"], question)
+
+
 @pytest.mark.parametrize(
     "question",
     ["Who proposed Word2Vec?", "What is BERT?", "GPT-3 有多少参数?", "Transformer 的训练速度如何提升?",
