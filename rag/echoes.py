@@ -22,8 +22,11 @@ def drop_echoes(
     parameters [2]. If the passages do not contain the answer, reply only: ...") or a
     passage's header (its title and authors) instead of answering. A header's words
     count as an answer only where the passage text says them too ("《Attention Is All
-    You Need》" from a passage that names that paper).
+    You Need》" from a passage that names that paper). A bracketed word the instructions
+    hold is their placeholder copied, not a marker: "[编号]" ("[number]") is taken out
+    wherever it stands, while "[CLS]" stays.
     """
+    answer = _BRACKETED.sub(lambda m: "" if any(m.group(1) in text for text in instructions) else m.group(0), answer)
     said = [_flat(text) for text in instructions]
     heads = [_flat(text) for text in headers]
     texts = [_flat(text) for text in passages]
@@ -38,6 +41,10 @@ def drop_echoes(
             continue
         kept.append(sentence)
     return join_sentences(kept) if len(kept) < len(sentences) else answer
+
+
+# A bracketed word, not a number: "[编号]", "[CLS]".
+_BRACKETED = re.compile(r"\s*(\[[^\]\d]{1,12}\]|【[^】\d]{1,12}】)")
 
 
 def _flat(text: str) -> str:

@@ -204,6 +204,12 @@ def test_echoes_of_the_prompt_are_dropped():
     # A title the passage text itself names is an answer, not an echo.
     headers.append("[3] 《Attention Is All You Need》")
     assert drop_echoes("《Attention Is All You Need》[2]", [system], headers, passages) == "《Attention Is All You Need》[2]"
+    # The instructions' marker placeholder copied into a reply goes; a bracketed term stays.
+    zh = "每句话末尾用 [编号] 标出依据的资料,例如:某模型有 70 亿个参数[2]。"
+    reply = "没有答案的问题放在 [CLS] token 上[1]。[编号]"
+    assert drop_echoes(reply, [zh]) == "没有答案的问题放在 [CLS] token 上[1]。"
+    assert drop_echoes("GPT-3 有 1750 亿个参数[编号]。", [zh]) == "GPT-3 有 1750 亿个参数。"
+    assert drop_echoes(reply, [system]) == reply
 
 
 def test_cross_lingual_support_through_similarity():
