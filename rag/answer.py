@@ -370,11 +370,11 @@ class Assistant:
     def _falls_back(self, fast: bool, attempt: Generation, reason: str | None) -> bool:
         """Whether a refused reply is asked again (setting ``fallback``): an unsupported
         answer, and a decline when another model answers again (the same model declines
-        again from other evidence: docs/quality.md, stops 21 and 53); not when the second
+        again from other evidence: docs/quality.md, stops 33 and 53); not when the second
         try would be the first again, the same model on the same evidence (``--fast`` reads
         the fallback's evidence), and not once a sentence of it was shown (what streams is
-        what stays). On dev, the 1.5B answered 7 of the 0.5B's 28 declined answerable
-        questions right and declined or was refused on all 10 declined unanswerable ones."""
+        what stays). On dev, the 1.5B answered 7 of the 0.5B's 23 declined answerable
+        questions right, and all 8 declined unanswerable ones were refused again."""
         s = self.settings
         other = self.fallback_assistant() is not self
         if not (reason == "unsupported_answer" or (reason == "model_declined" and other)):
