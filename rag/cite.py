@@ -174,8 +174,9 @@ def support(sentence: str, passage: str, given: Set[str] = frozenset(),
     Any number in the sentence that the passage does not state makes the score 0: a
     citation for "175B" must point at a passage that says 175 (or the same quantity,
     "1750 亿"), within a sentence of the words they share, or of ``translated``: the
-    sentence's words in the passage's language (see :func:`_backed_numbers`). A number in ``given`` (the version of a name the question states, "SQuAD v1.1") may
-    be missing; it then counts neither for nor against. The score is the share of the
+    sentence's words in the passage's language (see :func:`_backed_numbers`). A number in
+    ``given`` (the version of a name the question states, "SQuAD v1.1") may be missing;
+    it then counts neither for nor against. The score is the share of the
     sentence's terms found in the passage, or, if higher, the share of the terms it adds
     to ``given`` (the question's):
     "混合精度训练这个技巧是在 BLOOM 模型上用的" restates the question, and only "BLOOM"
@@ -224,9 +225,9 @@ def _backed_numbers(sentence: str, passage: str, given: Set[str] = frozenset(),
     """The numbers of ``sentence`` that ``passage`` states, or None when it fails one: a
     number not in ``given`` is missing, or stands more than a sentence away from every word
     the sentence or question shares with the passage (when they share any), or of their
-    words in the passage's language (``translated``). The passage's
-    own citation markers are no numbers: "Galactica[35]" states no 35, and a sentence that
-    copies one as the prompt showed it ("(61, 67)") claims none."""
+    words in the passage's language (``translated``). The passage's own citation markers
+    are no numbers: "Galactica[35]" states no 35, and a sentence that copies one as the
+    prompt showed it ("(61, 67)") claims none."""
     cited = {n for m in MARKER.finditer(passage) for n in re.findall(r"\d+", m.group(1))}
     passage = MARKER.sub(" ", passage)
 
@@ -300,7 +301,8 @@ def _present(numbers: Set[str], normalized: str, scaled: Mapping[str, set[int]] 
     return {n for n in numbers if stated(n)}
 
 
-def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset(), translated: Set[str] = frozenset()) -> bool:
+def _numbers_match(sentence: str, passage: str, given: Set[str] = frozenset(),
+                   translated: Set[str] = frozenset()) -> bool:
     """``passage`` states every number of ``sentence`` (see :func:`_backed_numbers`)."""
     return _backed_numbers(sentence, passage, given, translated) is not None
 

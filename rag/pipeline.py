@@ -256,6 +256,7 @@ def verify(reply: str, prompt: Prompt, profile: ModelProfile, similarity: Callab
     if profile.drop_echoes:
         texts = [p.hit.chunk.text for p in prompt.passages]
         reply = drop_echoes(reply, [prompt.messages[0]["content"]], [p.header for p in prompt.passages], texts)
+
     def refuses(text: str) -> bool:
         return profile.is_refusal(text, prompt.question)
 

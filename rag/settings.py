@@ -105,7 +105,8 @@ class Settings:
     # looked at once: +4 / -0, 2 more of 24 unanswerable answered, first shown p50 1.16x.
     # The 1.5B as the second model, dev 240 (stop 49): +6 / -0 more, unanswerable refused
     # the same, the same first-token wait (docs/quality.md). Another model (not the llm
-    # itself) also answers again after a decline (stop 54).
+    # itself) also answers again after a decline: dev +7 / -0 more, every re-asked
+    # unanswerable question refused again (stop 54).
     fallback: bool = True
     fallback_llm: str = "auto"
     max_new_tokens: int = 256
