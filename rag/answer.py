@@ -376,11 +376,13 @@ class Assistant:
         what stays). On dev, the 1.5B answered 7 of the 0.5B's 23 declined answerable
         questions right, and all 8 declined unanswerable ones were refused again."""
         s = self.settings
+        if not s.fallback or reason not in ("unsupported_answer", "model_declined") or attempt.first_shown_at is not None:
+            return False  # decided before the second model is looked up: most answers stand
         other = self.fallback_assistant() is not self
-        if not (reason == "unsupported_answer" or (reason == "model_declined" and other)):
-            return False
+        if reason == "model_declined":
+            return other
         same_evidence = fast or s.evidence_chars == s.fast_evidence_chars
-        return bool(s.fallback) and (other or not same_evidence) and attempt.first_shown_at is None
+        return other or not same_evidence
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]]) -> str:
         """Rewrite a follow-up into a question that stands alone (for retrieval and the prompt)."""
